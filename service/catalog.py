@@ -1,0 +1,80 @@
+"""Exercises in the database: loading the catalog as versions, and looking them up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from exercises.spec import ExerciseSpec
+from service.data.models import Exercise, ExerciseVersion
+from service.errors import NotFound
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What a catalog load did, slug by slug."""
+
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+
+
+def upsert_exercise(db: Session, spec: ExerciseSpec) -> tuple[ExerciseVersion, str]:
+    """Store `spec` as a new version when its content changed; returns (version, what happened)."""
+    content_hash = spec.content_hash()
+    exercise = db.scalar(select(Exercise).where(Exercise.slug == spec.slug))
+    if exercise is None:
+        exercise = Exercise(slug=spec.slug, kind=spec.kind, title=spec.title)
+        db.add(exercise)
+        db.flush()
+        what = "created"
+    else:
+        for version in exercise.versions:
+            if version.content_hash == content_hash:
+                return version, "unchanged"
+        what = "updated"
+    number = len(exercise.versions) + 1
+    version = ExerciseVersion(
+        exercise=exercise,
+        number=number,
+        content_hash=content_hash,
+        spec=spec.model_dump(mode="json"),
+    )
+    exercise.kind, exercise.title = spec.kind, spec.title
+    db.add(version)
+    db.flush()
+    db.refresh(exercise)
+    return version, what
+
+
+def sync_catalog(db: Session, specs: list[ExerciseSpec]) -> SyncReport:
+    """Load every spec; a changed one becomes a new version, old submissions keep theirs."""
+    report = SyncReport([], [], [])
+    for spec in specs:
+        _, what = upsert_exercise(db, spec)
+        getattr(report, what).append(spec.slug)
+    return report
+
+
+def list_exercises(db: Session) -> list[Exercise]:
+    """All exercises with their versions, by slug."""
+    return list(
+        db.scalars(select(Exercise).options(selectinload(Exercise.versions)).order_by(Exercise.id))
+    )
+
+
+def get_exercise(db: Session, slug: str) -> Exercise:
+    """The exercise with `slug`, or NotFound."""
+    exercise = db.scalar(
+        select(Exercise).where(Exercise.slug == slug).options(selectinload(Exercise.versions))
+    )
+    if exercise is None or not exercise.versions:
+        raise NotFound(f"no exercise with slug {slug!r}")
+    return exercise
+
+
+def spec_of(version: ExerciseVersion) -> ExerciseSpec:
+    """The validated spec stored with a version."""
+    return ExerciseSpec.model_validate(version.spec)

@@ -1,0 +1,163 @@
+"""Accepting answers and showing their grading; the row is committed before it is enqueued."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from exercises.errors import AnswerFormatError
+from exercises.registry import get_kind
+from service.catalog import get_exercise, spec_of
+from service.data.models import Exercise, ExerciseVersion, Submission, SubmissionStatus, User
+from service.errors import NotFound, TooManyRequests, ValidationFailed
+from service.queueing import QUEUES, Dispatcher
+from service.variants import get_or_create_variant
+
+
+def _queue_depth(db: Session) -> int:
+    return (
+        db.scalar(
+            select(func.count(Submission.id)).where(Submission.status == SubmissionStatus.QUEUED)
+        )
+        or 0
+    )
+
+
+ENVELOPE = {"data": "answers", "code": "code"}
+
+
+def _answer_of(answer_type: str, payload: dict[str, Any], validate: Any) -> dict[str, Any]:
+    """Check the body's envelope: {"answers": {...}} for data kinds, {"code": "..."} for code."""
+    key = ENVELOPE[answer_type]
+    unknown = sorted(set(payload) - {key, "variant"})
+    if unknown:
+        raise ValidationFailed(
+            f"unknown field `{unknown[0]}` (expected `{key}` and optionally `variant`)",
+            errors=[{"field": name, "message": "unknown field"} for name in unknown],
+        )
+    if key not in payload:
+        raise ValidationFailed(
+            f"the body needs `{key}`", errors=[{"field": key, "message": "required"}]
+        )
+    body = payload[key] if answer_type == "data" else {"code": payload[key]}
+    try:
+        answer: dict[str, Any] = validate(body)
+    except AnswerFormatError as err:
+        field = f"{key}.{err.field}" if answer_type == "data" and err.field != "answers" else key
+        raise ValidationFailed(str(err), errors=[{"field": field, "message": str(err)}]) from err
+    return answer if answer_type == "code" else {"answers": answer}
+
+
+def submit(
+    db: Session,
+    dispatcher: Dispatcher,
+    user: User,
+    slug: str,
+    payload: Any,
+    *,
+    idempotency_key: str | None = None,
+    max_queue_depth: int | None = None,
+) -> tuple[Submission, bool]:
+    """Validate, store and enqueue an answer; returns (submission, created)."""
+    if idempotency_key is not None:
+        prior = db.scalar(
+            select(Submission).where(
+                Submission.user_id == user.id, Submission.idempotency_key == idempotency_key
+            )
+        )
+        if prior is not None:
+            return prior, False
+    exercise = get_exercise(db, slug)
+    version = exercise.current_version
+    spec = spec_of(version)
+    kind = get_kind(spec.kind)
+    if not isinstance(payload, dict):
+        raise ValidationFailed("the body must be a JSON object", errors=[{"field": "body"}])
+    label = payload.get("variant", "seeded")
+    answer = _answer_of(kind.answer_type, payload, lambda body: kind.validate_answer(spec, body))
+    if max_queue_depth is not None and _queue_depth(db) >= max_queue_depth:
+        raise TooManyRequests("the grading queue is full; retry shortly", retry_after=5)
+    variant = get_or_create_variant(db, user.id, version, str(label))
+    attempt = (
+        db.scalar(
+            select(func.count(Submission.id))
+            .join(ExerciseVersion, Submission.exercise_version_id == ExerciseVersion.id)
+            .where(Submission.user_id == user.id, ExerciseVersion.exercise_id == exercise.id)
+        )
+        or 0
+    ) + 1
+    submission = Submission(
+        user_id=user.id,
+        exercise_version_id=version.id,
+        variant_id=variant.id,
+        attempt=attempt,
+        status=SubmissionStatus.QUEUED,
+        queue=QUEUES[kind.answer_type],
+        answer=answer,
+        idempotency_key=idempotency_key,
+    )
+    db.add(submission)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        if idempotency_key is None:
+            raise
+        prior = db.scalar(
+            select(Submission).where(
+                Submission.user_id == user.id, Submission.idempotency_key == idempotency_key
+            )
+        )
+        if prior is None:
+            raise
+        return prior, False
+    dispatcher.enqueue(submission.id, submission.queue)
+    return submission, True
+
+
+def get_submission(db: Session, user: User, submission_id: int) -> Submission:
+    """A submission the user may see (learners: only their own; others' ids are 404)."""
+    submission = db.get(Submission, submission_id)
+    if submission is None or (submission.user_id != user.id and user.role.value == "learner"):
+        raise NotFound(f"no submission {submission_id}")
+    return submission
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts else None
+
+
+def submission_view(submission: Submission, exercise: Exercise | None = None) -> dict[str, Any]:
+    """The API's view of a submission: status, score, and each part's verdict."""
+    verdict = submission.verdict or {}
+    parts = {
+        p["part"]: {
+            "correct": p["correct"],
+            "score": p.get("score", 1.0 if p["correct"] else 0.0),
+            "message": p["message"],
+            "diagnosis": p.get("diagnosis"),
+        }
+        for p in verdict.get("parts", [])
+    }
+    view: dict[str, Any] = {
+        "id": submission.id,
+        "status": submission.status.value,
+        "attempt": submission.attempt,
+        "score": submission.score,
+        "correct": bool(verdict) and all(p["correct"] for p in parts.values()),
+        "parts": parts,
+        "message": verdict.get("message") or submission.error or "",
+        "created_at": _iso(submission.created_at),
+        "started_at": _iso(submission.started_at),
+        "graded_at": _iso(submission.graded_at),
+    }
+    if exercise is not None:
+        view["exercise"] = exercise.slug
+    details = verdict.get("details") or {}
+    if details:
+        view["details"] = details
+    return view

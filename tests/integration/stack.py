@@ -1,0 +1,142 @@
+"""Start gradschool's real processes (gunicorn web, Celery workers) for integration tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from exercises.catalog import load_builtin_catalog
+from service.catalog import sync_catalog
+from service.data.migrate import upgrade
+from service.data.session import session_scope
+from service.users import create_token, create_user
+
+ROOT = Path(__file__).resolve().parents[2]
+GRADSCHOOL = [sys.executable, "-m", "service.cli"]
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Stack:
+    """A running set of processes and an HTTP client with a learner's token."""
+
+    base_url: str
+    env: dict[str, str]
+    token: str
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        """An HTTP client authenticated as the stack's learner (or `token`)."""
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+            timeout=10,
+        )
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        """Start a process with the stack's environment, logging to a file."""
+        log = Path(self.env["GRADSCHOOL_DATA_DIR"]) / f"{name}.log"
+        self.logs[name] = log
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str, sig: int = 15) -> None:
+        """Stop one process (SIGTERM by default) and wait for it."""
+        proc = self.procs.pop(name)
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+
+    def log_tail(self) -> str:
+        """The last lines of every process's log, for failure messages."""
+        return "\n".join(
+            f"--- {n}\n{p.read_text()[-3000:]}" for n, p in self.logs.items() if p.exists()
+        )
+
+
+def prepare_database(database_url: str) -> str:
+    """Migrate, load the catalog, and create a learner; returns the learner's token."""
+    upgrade(database_url)
+    with session_scope(database_url) as db:
+        sync_catalog(db, load_builtin_catalog())
+        user = create_user(db, f"learner-{time.monotonic_ns()}@example.test", "correct-horse")
+        return create_token(db, user)
+
+
+def wait_http(url: str, deadline: float = 30.0) -> None:
+    """Wait until `url` answers at all."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {deadline} s")
+
+
+@contextmanager
+def running_stack(
+    env_overrides: dict[str, str], data_dir: Path, queues: str = "numeric,code"
+) -> Iterator[Stack]:
+    """Web under gunicorn and one Celery worker on `queues`, torn down afterwards."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    env.update(
+        {"GRADSCHOOL_DATA_DIR": str(data_dir), "SECRET_KEY": "integration-secret"}, **env_overrides
+    )
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'gradschool.db'}"
+    env["DATABASE_URL"] = database_url
+    token = prepare_database(database_url)
+    port = free_port()
+    stack = Stack(base_url=f"http://127.0.0.1:{port}", env=env, token=token)
+    try:
+        stack.start("worker", [*GRADSCHOOL, "worker", "--queues", queues, "--beat"])
+        stack.start("web", [*GRADSCHOOL, "web", "--bind", f"127.0.0.1:{port}", "--workers", "1"])
+        wait_http(stack.base_url + "/login")
+        yield stack
+    finally:
+        for name in list(stack.procs):
+            stack.stop(name)
+
+
+def poll_graded(client: httpx.Client, submission_id: int, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll a submission until graded or failed."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        body: dict[str, Any] = client.get(f"/api/v1/submissions/{submission_id}").json()
+        if body["status"] in ("graded", "failed"):
+            return body
+        time.sleep(0.1)
+    raise TimeoutError(f"submission {submission_id} not graded within {timeout} s: {body}")

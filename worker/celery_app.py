@@ -1,0 +1,45 @@
+"""The Celery app of the grading workers: built once from the shared settings.
+
+Run: `celery -A worker.celery_app worker -Q numeric,code`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_init, worker_process_init
+
+from service.config import load_settings
+from service.data.session import dispose_all
+from service.queueing import celery_config
+
+log = logging.getLogger(__name__)
+
+settings = load_settings()
+celery_app = Celery("gradschool")
+celery_app.config_from_object(celery_config(settings))
+celery_app.conf.include = ["worker.tasks"]
+app = celery_app  # `celery -A worker.celery_app` finds `app` or `celery_app`
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: Any) -> None:
+    """A forked pool process must not share its parent's database connections."""
+    dispose_all()
+
+
+@worker_init.connect
+def _warm_up(**_: Any) -> None:
+    """Import torch and run autograd once before the first task, single-threaded.
+
+    Grading ops are tiny, so one thread is fastest, and a process that forks pool
+    children after multi-threaded torch ops could deadlock them.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    x = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    (torch.sigmoid(3 * x + 1) ** 2).backward()
+    import exercises.reference  # noqa: F401  (the grading code's own imports)

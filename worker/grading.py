@@ -1,0 +1,161 @@
+"""Grading one submission: claim it, compute (or reuse) the reference, judge, write once.
+
+The status transition is guarded: a submission is claimed with a fresh token and
+its verdict is written only while that claim holds, so a duplicate delivery
+writes one result and a graded submission is never graded again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy import update
+
+from exercises.codejob import CodeRun
+from exercises.model import Verdict
+from exercises.registry import get_kind
+from exercises.spec import ExerciseSpec
+from service.data.models import ExerciseVersion, Submission, SubmissionStatus, Variant, utcnow
+from service.data.session import session_scope
+from service.variants import as_domain
+
+log = logging.getLogger(__name__)
+
+# Keyed by (database, variant id): a process may serve more than one database (tests, tools).
+_REFERENCES: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+_REFERENCE_CACHE_SIZE = 4096
+
+
+class GradingFailed(RuntimeError):
+    """Grading hit a defect; the submission was marked failed before this was raised."""
+
+
+def _cached_reference(key: tuple[str, int]) -> dict[str, Any] | None:
+    ref = _REFERENCES.get(key)
+    if ref is not None:
+        _REFERENCES.move_to_end(key)
+    return ref
+
+
+def _remember(key: tuple[str, int], reference: dict[str, Any]) -> None:
+    _REFERENCES[key] = reference
+    if len(_REFERENCES) > _REFERENCE_CACHE_SIZE:
+        _REFERENCES.popitem(last=False)
+
+
+def reference_for(database_url: str, spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
+    """The variant's reference: from memory, the database, or autograd (then stored)."""
+    key = (database_url, variant.id)
+    cached = _cached_reference(key) or variant.reference
+    if cached is not None:
+        _remember(key, cached)
+        return cached
+    reference = get_kind(spec.kind).compute_reference(spec, as_domain(variant))
+    with session_scope(database_url) as db:
+        db.execute(
+            update(Variant)
+            .where(Variant.id == variant.id, Variant.reference.is_(None))
+            .values(reference=reference)
+        )
+    _remember(key, reference)
+    return reference
+
+
+def _claim(database_url: str, submission_id: int) -> str | None:
+    token = str(uuid.uuid4())
+    now = utcnow()
+    with session_scope(database_url) as db:
+        result = db.execute(
+            update(Submission)
+            .where(
+                Submission.id == submission_id,
+                Submission.status.in_([SubmissionStatus.QUEUED, SubmissionStatus.RUNNING]),
+            )
+            .values(
+                status=SubmissionStatus.RUNNING,
+                claim_token=token,
+                started_at=now,
+                updated_at=now,
+                grading_attempts=Submission.grading_attempts + 1,
+            )
+        )
+        return token if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def _finish(database_url: str, submission_id: int, token: str, **values: Any) -> bool:
+    now = utcnow()
+    with session_scope(database_url) as db:
+        result = db.execute(
+            update(Submission)
+            .where(
+                Submission.id == submission_id,
+                Submission.claim_token == token,
+                Submission.status == SubmissionStatus.RUNNING,
+            )
+            .values(updated_at=now, **values)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _judge(
+    database_url: str, submission: Submission, spec: ExerciseSpec, variant: Variant
+) -> Verdict:
+    kind = get_kind(spec.kind)
+    reference = reference_for(database_url, spec, variant)
+    domain_variant = as_domain(variant)
+    if kind.answer_type == "code":
+        job = kind.code_job(spec, domain_variant, submission.answer)
+        return kind.grade_run(spec, domain_variant, reference, run_code(job))
+    return kind.grade(spec, domain_variant, reference, submission.answer["answers"])
+
+
+def run_code(job: Any) -> CodeRun:
+    """Run a code job in this worker's sandbox (numeric-only workers never start one)."""
+    from worker.sandbox import get_sandbox
+
+    result: CodeRun = get_sandbox().run(job)
+    return result
+
+
+def grade_submission(database_url: str, submission_id: int) -> str:
+    """Grade a submission once; returns "graded", "failed" or "skipped"."""
+    token = _claim(database_url, submission_id)
+    if token is None:
+        return "skipped"
+    with session_scope(database_url) as db:
+        submission = db.get(Submission, submission_id)
+        if submission is None:
+            return "skipped"
+        version = db.get(ExerciseVersion, submission.exercise_version_id)
+        variant = db.get(Variant, submission.variant_id)
+        if version is None or variant is None:
+            raise LookupError(f"submission {submission_id} refers to a missing version or variant")
+        spec = ExerciseSpec.model_validate(version.spec)
+    try:
+        verdict = _judge(database_url, submission, spec, variant)
+    except Exception as err:
+        # A defect in grading (not the learner's mistake): record it so the learner is not left
+        # waiting, then re-raise so it is logged and counted.
+        _finish(
+            database_url,
+            submission_id,
+            token,
+            status=SubmissionStatus.FAILED,
+            error="grading failed because of an internal error; staff have been notified",
+            graded_at=utcnow(),
+        )
+        log.exception("grading submission %s failed", submission_id)
+        raise GradingFailed(f"grading submission {submission_id} failed: {err}") from err
+    wrote = _finish(
+        database_url,
+        submission_id,
+        token,
+        status=SubmissionStatus.GRADED,
+        verdict=verdict.to_dict(),
+        score=verdict.score,
+        graded_at=utcnow(),
+    )
+    return "graded" if wrote else "skipped"
