@@ -8,6 +8,8 @@ DATA_DIR ?= var
 
 .PHONY: install run test lint format bench clean
 
+include Makefile.assets.mk
+
 install: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock

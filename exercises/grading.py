@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from exercises.model import PartVerdict, Verdict
-from exercises.numbers import agrees, parse_number
+from exercises.numbers import agrees, parse_number, unit
 from exercises.spec import ExerciseSpec, PartSpec
 
 Candidate = dict[str, Any]  # {"value", "code", "node", "rule", "message"}
@@ -44,9 +45,14 @@ def match_candidate(
 def _sig_fig_diagnosis(
     given: float, digits: int | None, true: float, spec: ExerciseSpec
 ) -> Candidate | None:
+    """The answer is the truth rounded or truncated to fewer significant figures than asked."""
     if digits is None or digits >= spec.sig_figs or true == 0.0:
         return None
-    if agrees(given, true, digits, spec.zero_tolerance):
+    step = unit(true, digits)
+    shortened = [round(true / step) * step]
+    if digits >= 2:  # truncating to a single figure is too coarse to tell from a mistake
+        shortened.append(math.trunc(true / step) * step)
+    if any(abs(given - s) <= 1e-9 * abs(true) for s in shortened):
         return {
             "code": "too_few_significant_figures",
             "node": None,
@@ -81,9 +87,9 @@ def grade_number(
     if agrees(parsed.value, true, spec.sig_figs, spec.zero_tolerance):
         return PartVerdict(part.name, True, "Right.", 1.0, expected=true, given=raw)
     found = (
-        _sig_fig_diagnosis(parsed.value, parsed.digits, true, spec)
-        or _zero_diagnosis(parsed.value, true)
+        _zero_diagnosis(parsed.value, true)
         or match_candidate(parsed.value, candidates, spec)
+        or _sig_fig_diagnosis(parsed.value, parsed.digits, true, spec)
     )
     message = "Not right." + (f" {found['message']}" if found else "")
     diagnosis = diagnosis_of(found) if found else None
@@ -92,20 +98,33 @@ def grade_number(
     )
 
 
+def _shape(raw: Any, depth: int = 0) -> tuple[int, ...] | None:
+    """The shape of a nested list, or None if it is ragged (or absurdly deep)."""
+    if not isinstance(raw, list):
+        return ()
+    if depth > 8:
+        return None
+    shapes = {_shape(item, depth + 1) for item in raw}
+    if len(shapes) > 1 or None in shapes:
+        return None
+    inner = shapes.pop() if shapes else ()
+    return None if inner is None else (len(raw), *inner)
+
+
 def _parse_tensor(
     raw: Any, shape: tuple[int, ...]
 ) -> tuple[np.ndarray[Any, Any] | None, str | None]:
     if not isinstance(raw, list):
         return None, f"expected a tensor of shape {list(shape)} (a nested list of numbers)"
-    try:
-        obj = np.asarray(raw, dtype=object)
-    except ValueError:
+    got = _shape(raw)
+    if got is None:
         return None, f"the rows have different lengths; expected shape {list(shape)}"
-    if obj.shape != shape:
-        return None, f"expected shape {list(shape)}, got {list(obj.shape)}"
+    if got != shape:
+        return None, f"expected shape {list(shape)}, got {list(got)}"
     out = np.zeros(shape, dtype=np.float64)
-    for idx in np.ndindex(shape):
-        parsed = parse_number(obj[idx])
+    flat = np.asarray(raw, dtype=object).reshape(-1) if shape else [raw]
+    for idx, item in zip(np.ndindex(shape), flat, strict=True):
+        parsed = parse_number(item)
         if parsed.value is None:
             return None, f"entry {list(idx)}: {parsed.error}"
         out[idx] = parsed.value
@@ -121,14 +140,21 @@ def grade_tensor(
         return PartVerdict(part.name, False, "no answer", expected=true, given=raw)
     given, error = _parse_tensor(raw, expected.shape)
     if given is None:
-        if isinstance(raw, list) and np.asarray(true).ndim == 2:
+        diagnosis = None
+        if isinstance(raw, list) and expected.ndim == 2:
             flipped, _ = _parse_tensor(raw, expected.shape[::-1])
             if flipped is not None and _matches(flipped.T, expected, spec):
-                error = (
-                    f"{error}: your matrix is the transpose of the gradient; dL/dW has the "
-                    "shape of W"
-                )
-        return PartVerdict(part.name, False, error or "not a tensor", expected=true, given=raw)
+                diagnosis = {
+                    "code": "transposed",
+                    "node": part.wrt,
+                    "rule": r"\partial L/\partial W \text{ has the shape of } W",
+                    "message": "Your matrix is the transpose of the gradient: "
+                    f"$\\partial L/\\partial {part.wrt}$ has the shape of `{part.wrt}`.",
+                }
+                error = f"{error}. {diagnosis['message']}"
+        return PartVerdict(
+            part.name, False, error or "not a tensor", expected=true, given=raw, diagnosis=diagnosis
+        )
     wrong = [
         list(idx)
         for idx in np.ndindex(expected.shape)

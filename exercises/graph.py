@@ -29,7 +29,12 @@ def build_graph(spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
     leaves = {id(env[n]): n for n in spec.params if env[n].requires_grad}
     by_fn = {id(t.grad_fn): (site, t) for site, t in sites.values() if t.grad_fn is not None}
     tensors = [t for _, t in by_fn.values()] + [env[n] for n in spec.params if env[n].requires_grad]
-    gradients = torch.autograd.grad(out, tensors, allow_unused=True) if out.requires_grad else []
+    # A non-scalar output (a custom Function's) is shown with the gradients of its sum.
+    gradients = (
+        torch.autograd.grad(out, tensors, torch.ones_like(out), allow_unused=True)
+        if out.requires_grad
+        else []
+    )
     grad_of = {id(t): g for t, g in zip(tensors, gradients, strict=True)}
 
     nodes: list[dict[str, Any]] = []
@@ -45,13 +50,31 @@ def build_graph(spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
         if hasattr(fn, "variable"):
             tensor = fn.variable
             name = leaves.get(id(tensor))
-            nodes.append(_node(node_id, "leaf", "AccumulateGrad", name, name or "leaf", tensor,
-                               grad_of.get(id(tensor))))
+            nodes.append(
+                _node(
+                    node_id,
+                    "leaf",
+                    "AccumulateGrad",
+                    name,
+                    name or "leaf",
+                    tensor,
+                    grad_of.get(id(tensor)),
+                )
+            )
             return node_id
         site, tensor = by_fn.get(key, (None, None))
         label = site.label if site else type(fn).__name__
-        nodes.append(_node(node_id, "op", type(fn).__name__, named.get(key), label, tensor,
-                           grad_of.get(id(tensor)) if tensor is not None else None))
+        nodes.append(
+            _node(
+                node_id,
+                "op",
+                type(fn).__name__,
+                named.get(key),
+                label,
+                tensor,
+                grad_of.get(id(tensor)) if tensor is not None else None,
+            )
+        )
         for child, _ in fn.next_functions:
             if child is not None:
                 edges.append({"from": visit(child), "to": node_id})
@@ -65,13 +88,15 @@ def build_graph(spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
         "forward": {k: v.detach().tolist() for k, v in values.items()},
         "gradients": {
             n: (grad_of[id(env[n])].tolist() if grad_of.get(id(env[n])) is not None else None)
-            for n in spec.params if env[n].requires_grad
+            for n in spec.params
+            if env[n].requires_grad
         },
     }
 
 
-def _node(node_id: str, kind: str, op: str, name: str | None, label: str, tensor: Any,
-          grad: Any) -> dict[str, Any]:
+def _node(
+    node_id: str, kind: str, op: str, name: str | None, label: str, tensor: Any, grad: Any
+) -> dict[str, Any]:
     return {
         "id": node_id,
         "type": kind,

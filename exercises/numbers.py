@@ -9,7 +9,7 @@ from typing import Any
 
 _NUMBER = re.compile(
     r"^(?P<mant>[+-]?(?:\d+\.?\d*|\.\d+))"
-    r"(?:[eE](?P<exp>[+-]?\d+)|\s*[*×x·]\s*10\s*(?:\^|\*\*)\s*\(?\s*(?P<exp2>[+-]?\d+)\s*\)?)?$"
+    r"(?:[eE](?P<exp>[+-]?\d+)|\s*[*\u00d7x\u00b7]\s*10\s*(?:\^|\*\*)\s*\(?\s*(?P<exp2>[+-]?\d+)\s*\)?)?$"
 )
 
 
@@ -28,7 +28,7 @@ def _significant_digits(mantissa: str) -> int:
 
 
 def parse_number(raw: Any) -> ParsedNumber:
-    """Parse a number or numeric string ("-3.317e-6", "-3.317 × 10^-6"); never raises."""
+    """Parse a number or numeric string ("-3.317e-6", "-3.317 x 10^-6"); never raises."""
     if raw is None:
         return ParsedNumber(None, "no answer")
     if isinstance(raw, bool):
@@ -38,7 +38,7 @@ def parse_number(raw: Any) -> ParsedNumber:
         text = repr(value).split("e")[0]
         text = text.rstrip("0").rstrip(".") if "." in text else text
     elif isinstance(raw, str):
-        text = raw.strip().replace("−", "-").replace("\u2009", "").replace(",", "")
+        text = raw.strip().replace("\u2212", "-").replace("\u2009", "").replace(",", "")
         if not text:
             return ParsedNumber(None, "the answer is empty")
         if text.lower().lstrip("+-") in ("nan", "inf", "infinity", "∞"):
@@ -76,6 +76,20 @@ def agrees(given: float, true: float, sig_figs: int, zero_tolerance: float) -> b
     if true == 0.0:
         return abs(given) <= zero_tolerance
     return abs(given - true) <= unit(true, sig_figs) * (1 + 1e-9)
+
+
+def agrees_all(given: Any, true: Any, sig_figs: int, zero_tolerance: float) -> bool:
+    """`agrees` for every entry of two arrays of the same shape (False if shapes differ)."""
+    import numpy as np
+
+    g = np.asarray(given, dtype=np.float64)
+    t = np.asarray(true, dtype=np.float64)
+    if g.shape != t.shape:
+        return False
+    return all(
+        math.isfinite(a) and agrees(a, b, sig_figs, zero_tolerance)
+        for a, b in zip(g.ravel().tolist(), t.ravel().tolist(), strict=True)
+    )
 
 
 def format_sig(value: float, sig_figs: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from exercises.diagnosis.candidates import (
@@ -58,7 +59,7 @@ def gradient_reference(
     for q in qs:
         ranked = declared(spec, params, q.name)
         ranked += extra(q.name, raw[q.name]) if extra else []
-        ranked += mapped(mutated[q.name], lambda g, name=q.name: convert(name, g))
+        ranked += mapped(mutated[q.name], partial(convert, q.name))
         candidates[q.name] = useful(spec, truth[q.name], ranked)
     return {
         "values": truth,

@@ -26,10 +26,13 @@ class ParamSpec(_Model):
 
     value: Value = Field(description="Worked-example value: a number or a (nested) list.")
     range: tuple[float, float] | None = Field(
-        None, description="Variants draw each element uniformly from [lo, hi]; None keeps it fixed."
+        default=None,
+        description="Variants draw each element uniformly from [lo, hi]; None keeps it fixed.",
     )
-    decimals: int = Field(1, ge=0, le=6, description="Variant values are rounded to this many.")
-    requires_grad: bool = Field(True, description="A leaf tensor with requires_grad=True.")
+    decimals: int = Field(
+        default=1, ge=0, le=6, description="Variant values are rounded to this many."
+    )
+    requires_grad: bool = Field(default=True, description="A leaf tensor with requires_grad=True.")
     description: str = ""
 
 
@@ -38,7 +41,9 @@ class ChoiceSpec(_Model):
 
     id: Identifier
     text: str = Field(min_length=1, description="Markdown shown to the learner.")
-    feedback: str = Field("", description="Why this option is right or wrong (shown after).")
+    feedback: str = Field(
+        default="", description="Why this option is right or wrong (shown after)."
+    )
 
 
 class PartSpec(_Model):
@@ -49,15 +54,19 @@ class PartSpec(_Model):
         min_length=1, description="Markdown with $LaTeX$, e.g. $\\partial L/\\partial w$."
     )
     input: PartInput = "number"
-    of: Identifier | None = Field(None, description="The differentiated node (default: output).")
-    wrt: Identifier | None = Field(None, description="The node differentiated with respect to.")
+    of: Identifier | None = Field(
+        default=None, description="The differentiated node (default: output)."
+    )
+    wrt: Identifier | None = Field(
+        default=None, description="The node differentiated with respect to."
+    )
     chain: list[Identifier] = Field(
         default_factory=list,
         description="Chain rule: this part is the product of these earlier parts.",
     )
     choices: list[ChoiceSpec] = Field(default_factory=list)
-    answer: Identifier | None = Field(None, description="The right choice id.")
-    weight: float = Field(1.0, gt=0)
+    answer: Identifier | None = Field(default=None, description="The right choice id.")
+    weight: float = Field(default=1.0, gt=0)
     hint: str = ""
 
 
@@ -66,7 +75,7 @@ class KnownWrong(_Model):
 
     part: Identifier
     value: Value | str | None = Field(
-        None, description="The wrong answer (a number, tensor, formula or choice id)."
+        default=None, description="The wrong answer (a number, tensor, formula or choice id)."
     )
     code: Identifier
     message: str = Field(min_length=1)
@@ -77,13 +86,15 @@ class KnownWrong(_Model):
 class Degeneracy(_Model):
     """Rules that reject a drawn variant (and thereby keep its answers informative)."""
 
-    min_abs_gradient: float = Field(1e-8, ge=0, description="Reject gradients smaller than this.")
+    min_abs_gradient: float = Field(
+        default=1e-8, ge=0, description="Reject gradients smaller than this."
+    )
     allow_zero: list[Identifier] = Field(
         default_factory=list, description="Parts whose answer may be 0."
     )
-    allow_kink: bool = Field(False, description="Allow inputs at ReLU's / |x|'s kink.")
-    kink_margin: float = Field(0.05, ge=0)
-    max_abs_value: float = Field(1e6, gt=0, description="Reject huge forward values.")
+    allow_kink: bool = Field(default=False, description="Allow inputs at ReLU's / |x|'s kink.")
+    kink_margin: float = Field(default=0.05, ge=0)
+    max_abs_value: float = Field(default=1e6, gt=0, description="Reject huge forward values.")
 
 
 class SgdSpec(_Model):
@@ -96,7 +107,7 @@ class SgdSpec(_Model):
 class BackwardSpec(_Model):
     """How often backward() runs before `.grad` is read, and with retain_graph or not."""
 
-    calls: int = Field(2, ge=1, le=5)
+    calls: int = Field(default=2, ge=1, le=5)
     retain_graph: bool = True
     zero_grad_between: bool = False
 
@@ -109,19 +120,20 @@ class CodeSpec(_Model):
     arguments: list[Identifier] = Field(
         default_factory=list, description="Argument names (default: the parameters, in order)."
     )
-    hidden_calls: int = Field(4, ge=0, le=20, description="Hidden random inputs to grade on.")
-    input_shapes: dict[Identifier, list[int]] = Field(
-        default_factory=dict, description="autograd_function: shapes of hidden random inputs."
+    hidden_calls: int = Field(
+        default=4, ge=0, le=20, description="Hidden random inputs to grade on."
     )
-    solution: str = Field("", description="A model answer (never shown; used by validation).")
-    cpu_seconds: float = Field(2.0, gt=0, le=10)
-    wall_seconds: float = Field(5.0, gt=0, le=30)
+    solution: str = Field(
+        default="", description="A model answer (never shown; used by validation)."
+    )
+    cpu_seconds: float = Field(default=2.0, gt=0, le=10)
+    wall_seconds: float = Field(default=5.0, gt=0, le=30)
 
 
 class ExerciseSpec(_Model):
     """One exercise, as authored in a YAML data file."""
 
-    format: Literal[1] = Field(1, description="Version of this file format.")
+    format: Literal[1] = Field(default=1, description="Version of this file format.")
     slug: Slug
     title: str = Field(min_length=1, max_length=120)
     kind: Identifier
@@ -129,24 +141,28 @@ class ExerciseSpec(_Model):
     tags: list[str] = Field(default_factory=list)
     difficulty: int = Field(ge=1, le=5)
     statement: str = Field(min_length=1, description="Markdown with $LaTeX$ math.")
-    explanation: str = Field("", description="Shown once the exercise is solved.")
-    sig_figs: int = Field(3, ge=2, le=8, description="Numbers must agree to this many.")
-    zero_tolerance: float = Field(1e-9, ge=0, description="Absolute floor for a true 0.")
+    explanation: str = Field(default="", description="Shown once the exercise is solved.")
+    sig_figs: int = Field(default=3, ge=2, le=8, description="Numbers must agree to this many.")
+    zero_tolerance: float = Field(default=1e-9, ge=0, description="Absolute floor for a true 0.")
     params: dict[Identifier, ParamSpec] = Field(default_factory=dict)
-    forward: str = Field("", description="Forward code in the restricted PyTorch subset.")
-    output: Identifier | None = Field(None, description="The scalar loss (default: last name).")
-    listing: str = Field("", description="Code shown to the learner verbatim; never run.")
+    forward: str = Field(default="", description="Forward code in the restricted PyTorch subset.")
+    output: Identifier | None = Field(
+        default=None, description="The scalar loss (default: last name)."
+    )
+    listing: str = Field(default="", description="Code shown to the learner verbatim; never run.")
     parts: list[PartSpec] = Field(min_length=1)
     worked_example: dict[Identifier, Value | str] = Field(
         default_factory=dict, description="Expected answers for the worked-example values."
     )
     misconceptions: list[KnownWrong] = Field(default_factory=list)
-    degeneracy: Degeneracy = Field(default_factory=Degeneracy)
+    degeneracy: Degeneracy = Field(default_factory=lambda: Degeneracy())
     sgd: SgdSpec | None = None
     backward: BackwardSpec | None = None
     code: CodeSpec | None = None
-    formula_points: int = Field(6, ge=2, le=50)
-    ecf_credit: float = Field(1.0, ge=0, le=1, description="Score of an error carried forward.")
+    formula_points: int = Field(default=6, ge=2, le=50)
+    ecf_credit: float = Field(
+        default=1.0, ge=0, le=1, description="Score of an error carried forward."
+    )
 
     @model_validator(mode="after")
     def _semantics(self) -> ExerciseSpec:

@@ -41,14 +41,11 @@ def make_seeded_variant(
     spec: ExerciseSpec,
     seed: int,
     problem: Callable[[dict[str, Any]], str | None],
-    extra: Callable[[random.Random], dict[str, Any]] | None = None,
 ) -> Variant:
-    """The first draw for `seed` that `problem` accepts (returns None for); worked example if none."""
+    """The first draw for `seed` that `problem` accepts (returns None); else the worked example."""
     for attempt in range(MAX_ATTEMPTS):
         rng = rng_for(spec.slug, seed, attempt)
         params = draw_params(spec, rng)
-        if extra is not None:
-            params.update(extra(rng))
         if problem(params) is None:
             return Variant(params=params, seed=seed)
     return Variant(params=spec.worked_params(), seed=seed, label="worked-example-fallback")

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from service import api, portal, problems, queueing, security, webdb
+from service import api, ops, portal, problems, queueing, security, webdb
 from service.config import Settings, load_settings
 
 
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.config.from_prefixed_env("GRADSCHOOL_FLASK")
     app.config.update(overrides)
 
+    ops.init_app(app)
     webdb.init_app(app)
     problems.init_app(app)
     security.init_app(app)

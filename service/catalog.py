@@ -59,9 +59,17 @@ def sync_catalog(db: Session, specs: list[ExerciseSpec]) -> SyncReport:
 
 
 def list_exercises(db: Session) -> list[Exercise]:
-    """All exercises with their versions, by slug."""
+    """The built-in catalog with its versions, by id.
+
+    Exercises authored in a course are its members' only: see service.exercise_access.
+    """
     return list(
-        db.scalars(select(Exercise).options(selectinload(Exercise.versions)).order_by(Exercise.id))
+        db.scalars(
+            select(Exercise)
+            .where(Exercise.course_id.is_(None))
+            .options(selectinload(Exercise.versions))
+            .order_by(Exercise.id)
+        )
     )
 
 

@@ -32,6 +32,8 @@ class Settings:
     broker_transport_options: dict[str, object] = field(default_factory=dict)
     max_queue_depth: int = 5000
     sweep_after_seconds: float = 120.0
+    # A submission `running` this long lost its worker (longer than the task's hard time limit).
+    running_grace_seconds: float = 120.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -39,7 +41,7 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
-def _broker(url: str, data_dir: Path) -> tuple[str, dict[str, object]]:
+def _broker(url: str, data_dir: Path, env: Mapping[str, str]) -> tuple[str, dict[str, object]]:
     """Turn `filesystem:///path` into kombu's filesystem transport and its folders."""
     opts: dict[str, object] = {}
     if url.startswith("filesystem://"):
@@ -59,7 +61,7 @@ def _broker(url: str, data_dir: Path) -> tuple[str, dict[str, object]]:
             "polling_interval": 0.05,
         }
         return "filesystem://", opts
-    prefix = os.environ.get("BROKER_KEY_PREFIX")
+    prefix = env.get("BROKER_KEY_PREFIX")
     if prefix and url.startswith(("redis://", "rediss://")):
         opts["global_keyprefix"] = prefix
     return url, opts
@@ -71,7 +73,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dev: bool | None 
     data_dir = data_dir_from_env(env)
     is_dev = env.get("GRADSCHOOL_DEV") == "1" if dev is None else dev
     database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'gradschool.db'}"
-    broker_url, opts = _broker(env.get("BROKER_URL") or "filesystem://", data_dir)
+    broker_url, opts = _broker(env.get("BROKER_URL") or "filesystem://", data_dir, env)
     secret_key = env.get("SECRET_KEY") or ""
     if not secret_key:
         if not is_dev:
@@ -90,6 +92,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dev: bool | None 
         broker_transport_options=opts,
         max_queue_depth=int(env.get("MAX_QUEUE_DEPTH", "5000")),
         sweep_after_seconds=float(env.get("SWEEP_AFTER_SECONDS", "120")),
+        running_grace_seconds=float(env.get("RUNNING_GRACE_SECONDS", "120")),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from service.errors import AppError, ServiceUnavailable
@@ -79,12 +80,37 @@ def handle_http_error(err: HTTPException) -> Response:
     return _render(err.code or 500, code, err.name, err.description or err.name, headers)
 
 
+def _forget_session() -> None:
+    """Drop the request's session without touching the database that just failed.
+
+    A rollback would expire the loaded user, and the error page would then reload it from the
+    database that is down; closing discards the session and its connection instead.
+    """
+    from flask import g
+
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+    g.pop("user", None)
+
+
+def _unavailable() -> Response:
+    _forget_session()
+    return handle_app_error(ServiceUnavailable("the database is unavailable; retry shortly"))
+
+
 def handle_db_down(err: DBAPIError) -> Response:
     """A database that cannot be reached answers 503 with Retry-After, not 500."""
     if isinstance(err, OperationalError) or err.connection_invalidated:
         log.warning("database unavailable: %s", err.orig)
-        return handle_app_error(ServiceUnavailable("the database is unavailable; retry shortly"))
+        return _unavailable()
     raise err
+
+
+def handle_pool_timeout(err: PoolTimeout) -> Response:
+    """Every pooled connection busy (a database that hangs rather than refuses): 503 too."""
+    log.warning("database unavailable: %s", err)
+    return _unavailable()
 
 
 def handle_unexpected(err: Exception) -> Response:
@@ -98,4 +124,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(AppError, handle_app_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(DBAPIError, handle_db_down)
+    app.register_error_handler(PoolTimeout, handle_pool_timeout)
     app.register_error_handler(Exception, handle_unexpected)

@@ -47,7 +47,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule": {
             "sweep-submissions": {
                 "task": SWEEP_TASK,
-                "schedule": max(5.0, settings.sweep_after_seconds / 4),
+                "schedule": max(1.0, settings.sweep_after_seconds / 4),
             }
         },
     }

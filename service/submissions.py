@@ -12,19 +12,29 @@ from sqlalchemy.orm import Session
 from exercises.errors import AnswerFormatError
 from exercises.registry import get_kind
 from service.catalog import get_exercise, spec_of
-from service.data.models import Exercise, ExerciseVersion, Submission, SubmissionStatus, User
+from service.data.models import (
+    Exercise,
+    ExerciseVersion,
+    Submission,
+    SubmissionStatus,
+    User,
+    utcnow,
+)
 from service.errors import NotFound, TooManyRequests, ValidationFailed
 from service.queueing import QUEUES, Dispatcher
 from service.variants import get_or_create_variant
 
 
-def _queue_depth(db: Session) -> int:
-    return (
-        db.scalar(
-            select(func.count(Submission.id)).where(Submission.status == SubmissionStatus.QUEUED)
-        )
-        or 0
+def _queue_depth(db: Session, limit: int) -> int:
+    """Queued submissions, counted only up to `limit`: the cost of the check on every POST
+    stays bounded however deep the queue (an index-only scan of (status, updated_at))."""
+    queued = (
+        select(Submission.id)
+        .where(Submission.status == SubmissionStatus.QUEUED)
+        .limit(limit)
+        .subquery()
     )
+    return db.scalar(select(func.count()).select_from(queued)) or 0
 
 
 ENVELOPE = {"data": "answers", "code": "code"}
@@ -61,6 +71,8 @@ def submit(
     *,
     idempotency_key: str | None = None,
     max_queue_depth: int | None = None,
+    assignment_id: int | None = None,
+    submitted_by_id: int | None = None,
 ) -> tuple[Submission, bool]:
     """Validate, store and enqueue an answer; returns (submission, created)."""
     if idempotency_key is not None:
@@ -71,6 +83,9 @@ def submit(
         )
         if prior is not None:
             return prior, False
+    # Before any other work, so that refusing a burst costs the web as little as possible.
+    if max_queue_depth is not None and _queue_depth(db, max_queue_depth) >= max_queue_depth:
+        raise TooManyRequests("the grading queue is full; retry shortly", retry_after=5)
     exercise = get_exercise(db, slug)
     version = exercise.current_version
     spec = spec_of(version)
@@ -79,8 +94,14 @@ def submit(
         raise ValidationFailed("the body must be a JSON object", errors=[{"field": "body"}])
     label = payload.get("variant", "seeded")
     answer = _answer_of(kind.answer_type, payload, lambda body: kind.validate_answer(spec, body))
-    if max_queue_depth is not None and _queue_depth(db) >= max_queue_depth:
-        raise TooManyRequests("the grading queue is full; retry shortly", retry_after=5)
+    if assignment_id is None:
+        # Practice: on exercises the user may see, and never revealing what an exam of theirs
+        # hides (their numbers are the same there).
+        from service.coursework import refuse_if_hidden_elsewhere
+        from service.exercise_access import require_visible
+
+        require_visible(db, user, exercise)
+        refuse_if_hidden_elsewhere(db, user.id, exercise.id, utcnow())
     variant = get_or_create_variant(db, user.id, version, str(label))
     attempt = (
         db.scalar(
@@ -99,6 +120,8 @@ def submit(
         queue=QUEUES[kind.answer_type],
         answer=answer,
         idempotency_key=idempotency_key,
+        assignment_id=assignment_id,
+        submitted_by_id=submitted_by_id,
     )
     db.add(submission)
     try:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, current_app, g
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.data.session import session_factory
+
+log = logging.getLogger(__name__)
 
 
 def settings() -> Settings:
@@ -26,7 +31,12 @@ def get_db() -> Session:
 def _close(_exc: BaseException | None) -> None:
     db = g.pop("db", None)
     if db is not None:
-        db.close()
+        try:
+            db.close()
+        except DBAPIError as err:
+            # The response is made (a commit may be in it); a connection the database dropped
+            # since cannot even roll back. The pool has invalidated it: nothing is left to undo.
+            log.warning("closing a session on a lost database connection: %s", err.orig)
 
 
 def init_app(app: Flask) -> None:

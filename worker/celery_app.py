@@ -14,6 +14,7 @@ from celery.signals import worker_init, worker_process_init
 from service.config import load_settings
 from service.data.session import dispose_all
 from service.queueing import celery_config
+from worker import observability
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ celery_app = Celery("gradschool")
 celery_app.config_from_object(celery_config(settings))
 celery_app.conf.include = ["worker.tasks"]
 app = celery_app  # `celery -A worker.celery_app` finds `app` or `celery_app`
+observability.install(celery_app)  # JSON logs with submission ids, metrics endpoint
 
 
 @worker_process_init.connect

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from service.background import DRY_RUN_TASK, REGRADE_TASK
 from service.queueing import GRADE_TASK, SWEEP_TASK
-from worker import grading, sweeper
+from worker import authoring, grading, regrading, sweeper
 from worker.celery_app import celery_app, settings
+from worker.sandbox.errors import SandboxError
 
 
 @celery_app.task(
@@ -15,7 +17,7 @@ from worker.celery_app import celery_app, settings
     reject_on_worker_lost=True,
     soft_time_limit=60,
     time_limit=90,
-    autoretry_for=(OperationalError, DBAPIError),
+    autoretry_for=(OperationalError, DBAPIError, SandboxError),
     retry_backoff=0.5,
     retry_backoff_max=30,
     max_retries=20,
@@ -30,3 +32,36 @@ def grade_submission(submission_id: int) -> str:
 def sweep_submissions() -> int:
     """Re-enqueue submissions left queued or running past their deadline."""
     return sweeper.sweep(settings, celery_app)
+
+
+@celery_app.task(
+    name=DRY_RUN_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=60,
+    time_limit=90,
+    autoretry_for=(OperationalError, DBAPIError),
+    retry_backoff=0.5,
+    max_retries=5,
+    ignore_result=True,
+)
+def dry_run_exercise(dry_run_id: int) -> str:
+    """Check an authored exercise (reference, graph, worked example); the row is the result."""
+    return authoring.dry_run(settings.database_url, dry_run_id)
+
+
+@celery_app.task(
+    name=REGRADE_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=600,
+    time_limit=660,
+    autoretry_for=(OperationalError, DBAPIError, SandboxError),
+    retry_backoff=0.5,
+    retry_backoff_max=30,
+    max_retries=20,
+    ignore_result=True,
+)
+def regrade_submissions(job_id: int, submission_ids: list[int]) -> dict[str, int]:
+    """Regrade a batch of a job's submissions; idempotent per submission and job."""
+    return regrading.regrade_submissions(settings.database_url, job_id, submission_ids)

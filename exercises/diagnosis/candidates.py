@@ -13,7 +13,7 @@ from exercises.lang import torcheval as te
 from exercises.lang.numeric import EvalError, eval_formula, run_program
 from exercises.lang.ops import OPS
 from exercises.lang.parse import LangError, parse_formula
-from exercises.numbers import agrees
+from exercises.numbers import agrees_all
 from exercises.spec import ExerciseSpec
 
 Candidate = dict[str, Any]  # {"value", "code", "node", "rule", "message"}
@@ -40,41 +40,50 @@ def mutated_gradients(
     program = spec.program()
     grads = {k: p.requires_grad for k, p in spec.params.items()}
     out: dict[str, list[Candidate]] = {q.name: [] for q in questions}
+    ofs = sorted({q.of for q in questions})
     for mutation, site, rule in mutations(program):
         values = te.run(program, te.leaves(params, grads), mutation)
+        found = {of: te.gradients(values, of, [q.wrt for q in questions]) for of in ofs}
         for q in questions:
-            g = te.gradient(values, q.of, q.wrt).detach().tolist()
+            g = found[q.of][q.wrt].tolist()
             message = (
                 f"Your answer is what you get when, at `{site.label}` (in "
                 f"`{site.target} = ...`), {rule.message}."
             )
             out[q.name].append(_cand(g, rule.code, site.label, OPS[site.op.fn].rule, message))
     values = te.run(program, te.leaves(params, grads))
-    truth = {q.name: te.gradient(values, q.of, q.wrt).detach() for q in questions}
+    nodes = [n for n in [*spec.params, *program.names] if values[n].requires_grad]
+    wrts = sorted({q.wrt for q in questions})
+    down = {of: te.gradients(values, of, nodes) for of in ofs}
+    up = {n: te.gradients(values, n, wrts) for n in program.names if values[n].shape == ()}
+    truth = {q.name: down[q.of][q.wrt] for q in questions}
     for q in questions:
         own = truth[q.name]
         for other in questions:
             if other.name != q.name and truth[other.name].shape == own.shape:
-                message = f"This is the value of part `{other.name}` ({other.label}), not of this one."
+                message = (
+                    f"This is the value of part `{other.name}` ({other.label}), not of this one."
+                )
                 out[q.name].append(
                     _cand(truth[other.name].tolist(), "swapped_parts", other.wrt, None, message)
                 )
-        for node in [*spec.params, *program.names]:
-            tensor = values[node]
-            if node in (q.wrt, q.of) or tensor.shape != own.shape or not tensor.requires_grad:
+        for node in nodes:
+            if node in (q.wrt, q.of) or values[node].shape != own.shape:
                 continue
-            g = te.gradient(values, q.of, node).detach().tolist()
             message = f"This is the derivative with respect to `{node}`, not `{q.wrt}`."
-            out[q.name].append(_cand(g, "wrong_variable", node, None, message))
-        for node in program.names:
-            if node == q.of or values[node].shape != () or not values[node].requires_grad:
+            out[q.name].append(
+                _cand(down[q.of][node].tolist(), "wrong_variable", node, None, message)
+            )
+        for node, grads_up in up.items():
+            if node == q.of or not values[node].requires_grad:
                 continue
-            g = te.gradient(values, node, q.wrt).detach().tolist()
             message = (
                 f"This is only $\\partial {node}/\\partial {q.wrt}$: the chain rule must "
                 f"continue from `{node}` up to `{q.of}`."
             )
-            out[q.name].append(_cand(g, "chain_incomplete", node, "chain rule", message))
+            out[q.name].append(
+                _cand(grads_up[q.wrt].tolist(), "chain_incomplete", node, "chain rule", message)
+            )
         out[q.name] += [
             _cand(
                 (own * 2).tolist(),
@@ -113,10 +122,7 @@ def mapped(cands: list[Candidate], fn: Callable[[Any], Any]) -> list[Candidate]:
 
 
 def _same(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], spec: ExerciseSpec) -> bool:
-    return a.shape == b.shape and all(
-        agrees(float(p), float(q), spec.sig_figs, spec.zero_tolerance)
-        for p, q in zip(a.ravel(), b.ravel(), strict=True)
-    )
+    return agrees_all(a, b, spec.sig_figs, spec.zero_tolerance)
 
 
 def useful(spec: ExerciseSpec, truth: Any, cands: list[Candidate]) -> list[Candidate]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -45,7 +46,11 @@ def _unary(fn: str) -> list[Rule]:
         ]
     if fn == "tanh":
         return [
-            Rule("dropped_local_derivative", _one, r"tanh's local derivative $1-\tanh^2 u$ is missing"),
+            Rule(
+                "dropped_local_derivative",
+                _one,
+                r"tanh's local derivative $1-\tanh^2 u$ is missing",
+            ),
             Rule(
                 "tanh_derivative_unsquared",
                 lambda a, o: 1 - o.detach(),
@@ -67,7 +72,11 @@ def _unary(fn: str) -> list[Rule]:
         ]
     if fn == "log":
         return [
-            Rule("dropped_local_derivative", _one, r"the local derivative $1/u$ of $\ln u$ is missing")
+            Rule(
+                "dropped_local_derivative",
+                _one,
+                r"the local derivative $1/u$ of $\ln u$ is missing",
+            )
         ]
     if fn == "neg":
         return [Rule("sign_dropped", _one, "the minus sign (local derivative $-1$) is missing")]
@@ -146,8 +155,13 @@ def rules_for(op: Op, operand: int) -> list[Rule]:
     return _unary(op.fn) if len(op.args) == 1 else _binary(op, operand)
 
 
-def mutations(program: Program) -> Iterator[tuple[te.Mutation, te.OpSite, Rule]]:
-    """Every (mutation, site, rule) of a program, in evaluation order."""
+@lru_cache(maxsize=256)
+def mutations(program: Program) -> list[tuple[te.Mutation, te.OpSite, Rule]]:
+    """Every (mutation, site, rule) of a program, in evaluation order (cached per program)."""
+    return list(_mutations(program))
+
+
+def _mutations(program: Program) -> Iterator[tuple[te.Mutation, te.OpSite, Rule]]:
     for site in te.op_sites(program):
         if site.op.fn == "mean":
             rule = Rule("mean_divisor_lost", _one, "the $1/n$ of the mean is missing")

@@ -25,35 +25,36 @@ class Accumulation(NumericGradients):
         problems = super().check_spec(spec)
         if spec.backward is None:
             problems.append(("backward", "accumulation needs `backward: {calls: ...}`"))
-        elif spec.backward.calls > 1 and not spec.backward.retain_graph:
-            if any(p.input != "choice" for p in spec.parts):
-                problems.append(
-                    ("backward.retain_graph", "without it the second backward() raises")
-                )
+        elif (
+            spec.backward.calls > 1
+            and not spec.backward.retain_graph
+            and any(p.input != "choice" for p in spec.parts)
+        ):
+            problems.append(("backward.retain_graph", "without it the second backward() raises"))
         for i, part in enumerate(spec.parts):
             if part.wrt is not None and part.wrt not in spec.params:
                 problems.append((f"parts.{i}.wrt", "`.grad` is only kept on leaves"))
         return problems
 
-    @property
-    def tail(self) -> str:  # type: ignore[override]
-        """Shown below the forward code (replaced per spec in learner_view)."""
-        return "loss.backward()"
-
-    def learner_view(self, spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
-        """The listing ends with the spec's backward calls."""
-        view = super().learner_view(spec, variant)
-        if spec.backward is not None:
-            out = spec.output_name
-            n, retain = spec.backward.calls, spec.backward.retain_graph
-            lines = [f"{out}.backward(retain_graph=True)" if retain and i < n - 1 else
-                     f"{out}.backward()" for i in range(n)]
-            code = view["forward_code"].rstrip("\n").rsplit("\n", 1)[0]
-            view["forward_code"] = code + "\n" + "\n".join(lines) + "\n"
-        return view
+    def listing_tail(self, spec: ExerciseSpec) -> str:
+        """The spec's backward calls, with zeroing in between when asked."""
+        if spec.backward is None:
+            return super().listing_tail(spec)
+        out, calls = spec.output_name, spec.backward.calls
+        retain = spec.backward.retain_graph
+        zero = "; ".join(f"{n}.grad = None" for n, p in spec.params.items() if p.requires_grad)
+        lines: list[str] = []
+        for i in range(calls):
+            last = i == calls - 1
+            lines.append(
+                f"{out}.backward()" if last or not retain else f"{out}.backward(retain_graph=True)"
+            )
+            if spec.backward.zero_grad_between and not last:
+                lines.append(zero)
+        return "\n".join(lines)
 
     def compute_reference(self, spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
-        """Really call backward() `calls` times and read `.grad`; record the error without retain."""
+        """Run backward() `calls` times and read `.grad`; record the error without retain_graph."""
         from exercises.lang import torcheval as te
         from exercises.reference import gradient_reference, run_forward
 
@@ -68,7 +69,8 @@ class Accumulation(NumericGradients):
             out.backward(retain_graph=i < calls - 1)
         held = {
             p.name: (
-                values[p.wrt].grad if values[p.wrt].grad is not None
+                values[p.wrt].grad
+                if values[p.wrt].grad is not None
                 else te.torch.zeros_like(values[p.wrt])
             ).tolist()  # type: ignore[union-attr]
             for p in spec.parts

@@ -19,6 +19,7 @@ class Kind:
 
     name: ClassVar[str]
     answer_type: ClassVar[Literal["data", "code"]] = "data"
+    scalar_output: ClassVar[bool] = True  # the forward code's output must be a scalar loss
 
     def check_spec(self, spec: ExerciseSpec) -> list[tuple[str, str]]:
         """Torch-free: kind-specific problems of a spec as (field path, message) pairs."""

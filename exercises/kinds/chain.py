@@ -31,9 +31,13 @@ class ChainRule(NumericGradients):
         return problems
 
     def grade(
-        self, spec: ExerciseSpec, variant: Variant, reference: dict[str, Any], answer: dict[str, Any]
+        self,
+        spec: ExerciseSpec,
+        variant: Variant,
+        reference: dict[str, Any],
+        answer: dict[str, Any],
     ) -> Verdict:
-        """Grade each step; a wrong chained step that multiplies the learner's own steps gets ECF."""
+        """Grade each step; a chained step equal to the product of the learner's own gets ECF."""
         verdicts = {p.part: p for p in super().grade(spec, variant, reference, answer).parts}
         for part in spec.parts:
             verdict = verdicts[part.name]

@@ -50,11 +50,18 @@ class Choice(Kind):
             texts = {c.id: c.text for c in part.choices}
             ids = [i for i in order.get(part.name, []) if i in texts] or list(texts)
             options = [{"id": i, "text": texts[i]} for i in ids]
-            parts.append({"name": part.name, "label": part.label, "input": "choice",
-                          "choices": options})
+            parts.append(
+                {"name": part.name, "label": part.label, "input": "choice", "choices": options}
+            )
             choices[part.name] = options
-        return {"title": spec.title, "statement": spec.statement, "forward_code": spec.listing,
-                "params": {}, "parts": parts, "choices": choices}
+        return {
+            "title": spec.title,
+            "statement": spec.statement,
+            "forward_code": spec.listing,
+            "params": {},
+            "parts": parts,
+            "choices": choices,
+        }
 
     def validate_answer(self, spec: ExerciseSpec, answer: Any) -> dict[str, Any]:
         """An object {part: choice id}."""
@@ -65,7 +72,11 @@ class Choice(Kind):
         return {"values": {p.name: p.answer for p in spec.parts}}
 
     def grade(
-        self, spec: ExerciseSpec, variant: Variant, reference: dict[str, Any], answer: dict[str, Any]
+        self,
+        spec: ExerciseSpec,
+        variant: Variant,
+        reference: dict[str, Any],
+        answer: dict[str, Any],
     ) -> Verdict:
         """Right or wrong per part, with the chosen option's feedback."""
         return combine(spec, [grade_choice(p, answer.get(p.name)) for p in spec.parts])

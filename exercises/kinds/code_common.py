@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,7 @@ _RUN_FAULTS = {
     "memory": "Your code used too much memory.",
     "output_limit": "Your code produced too much output.",
     "killed": "Your code was stopped.",
-    "forbidden": "Your code tried something that is not allowed here (files, network, "
-    "processes).",
+    "forbidden": "Your code tried something that is not allowed here (files, network, processes).",
 }
 
 
@@ -83,15 +83,17 @@ def run_details(run: CodeRun) -> dict[str, Any]:
     }
 
 
-def hidden_params(spec: ExerciseSpec, variant: Variant, parts: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    """Seeded hidden inputs (never shown), each passing the degeneracy rules."""
+def hidden_params(
+    spec: ExerciseSpec, variant: Variant, problem: Callable[[dict[str, Any]], str | None]
+) -> list[dict[str, Any]]:
+    """Seeded hidden inputs (never shown), each one that `problem` accepts."""
     count = spec.code.hidden_calls if spec.code else 0
     found: list[dict[str, Any]] = []
     for attempt in range(50 * max(count, 1)):
         if len(found) >= count:
             break
         params = draw_params(spec, rng_for(spec.slug, variant.seed, "hidden", attempt))
-        if params != variant.params and degeneracy_problem(spec, params, parts) is None:
+        if params != variant.params and problem(params) is None:
             found.append(params)
     return found
 
@@ -120,12 +122,15 @@ class CodeKind(Kind):
         """The variant with the file's values."""
         return Variant(params=spec.worked_params(), seed=None, label="worked-example")
 
-    def make_variant(self, spec: ExerciseSpec, seed: int) -> Variant:
-        """A seeded non-degenerate variant."""
+    def variant_problem(self, spec: ExerciseSpec, params: dict[str, Any]) -> str | None:
+        """Why drawn inputs are degenerate for this exercise (None if fine)."""
         from exercises.kinds.gradients import gradient_parts
 
-        parts = gradient_parts(spec)
-        return make_seeded_variant(spec, seed, lambda p: degeneracy_problem(spec, p, parts))
+        return degeneracy_problem(spec, params, gradient_parts(spec))
+
+    def make_variant(self, spec: ExerciseSpec, seed: int) -> Variant:
+        """A seeded non-degenerate variant."""
+        return make_seeded_variant(spec, seed, lambda p: self.variant_problem(spec, p))
 
     def learner_view(self, spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
         """Statement, the computation, and the template to start from."""
@@ -140,7 +145,9 @@ class CodeKind(Kind):
             raise AnswerFormatError('the answer must be an object {"code": "..."}')
         extra = set(answer) - {"code"}
         if extra:
-            raise AnswerFormatError(f"unknown field `{sorted(extra)[0]}`", field=str(sorted(extra)[0]))
+            raise AnswerFormatError(
+                f"unknown field `{sorted(extra)[0]}`", field=str(sorted(extra)[0])
+            )
         code = answer.get("code")
         if not isinstance(code, str) or not code.strip():
             raise AnswerFormatError("`code` must be non-empty text", field="code")
@@ -149,7 +156,9 @@ class CodeKind(Kind):
         return {"code": code}
 
 
-def per_part(names: list[str], output: Any, aliases: dict[str, str] | None = None) -> dict[str, Any] | str:
+def per_part(
+    names: list[str], output: Any, aliases: dict[str, str] | None = None
+) -> dict[str, Any] | str:
     """Split one call's returned value into parts: a dict by name, or a sequence in order."""
     aliases = aliases or {}
     if isinstance(output, dict) and "__tensor__" not in output:
@@ -185,3 +194,60 @@ def close(given: Any, true: Any, sig_figs: int, zero_tolerance: float) -> bool:
         agrees(float(a), float(b), sig_figs, zero_tolerance)
         for a, b in zip(g.ravel(), t.ravel(), strict=True)
     )
+
+
+def grade_calls(
+    spec: ExerciseSpec,
+    outputs: list[Any],
+    reference: dict[str, Any],
+    aliases: dict[str, str] | None = None,
+) -> list[PartVerdict] | str:
+    """Per part, right on the learner's own inputs (call 0) and on every hidden call.
+
+    Returns a message instead when the outputs cannot be read at all.
+    """
+    from exercises.grading import diagnosis_of, match_candidate
+
+    names = [p.name for p in spec.parts]
+    calls: list[dict[str, Any]] = reference["calls"]
+    decoded = [per_part(names, out, aliases) for out in outputs[: len(calls)]]
+    split = [d for d in decoded if isinstance(d, dict)]
+    if len(split) < len(calls):
+        problem = next((d for d in decoded if isinstance(d, str)), "results are missing")
+        return f"Your code's result: {problem}"
+    verdicts = []
+    hidden = len(calls) - 1
+    for name in names:
+        ok = [
+            close(d[name], c[name], CODE_SIG_FIGS, spec.zero_tolerance)
+            for d, c in zip(split, calls, strict=True)
+        ]
+        first = split[0][name]
+        given = first.tolist() if first is not None else None
+        expected = calls[0][name]
+        if all(ok):
+            message = f"Right on your inputs and on {hidden} hidden ones."
+            verdicts.append(PartVerdict(name, True, message, 1.0, expected=expected, given=given))
+            continue
+        if ok[0]:
+            message = (
+                f"Right on your inputs but wrong on {ok[1:].count(False)} of {hidden} hidden "
+                "ones: is something hard-coded?"
+            )
+            verdicts.append(PartVerdict(name, False, message, 0.0, expected=expected, given=given))
+            continue
+        cands = reference["candidates"].get(name, [])
+        found = match_candidate(given, cands, spec) if given is not None else None
+        message = "Not right on your inputs." + (f" {found['message']}" if found else "")
+        verdicts.append(
+            PartVerdict(
+                name,
+                False,
+                message,
+                0.0,
+                expected=expected,
+                given=given,
+                diagnosis=diagnosis_of(found) if found else None,
+            )
+        )
+    return verdicts

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from exercises.codejob import CodeJob, CodeRun
-from exercises.grading import combine, match_candidate
+from exercises.grading import combine, diagnosis_of, match_candidate
 from exercises.kinds.code_common import (
     CodeKind,
     all_wrong,
@@ -38,13 +38,25 @@ def vjp_spec(spec: ExerciseSpec, grad_output: Any) -> ExerciseSpec:
     params = dict(spec.params)
     params[GRAD_OUTPUT] = ParamSpec(value=grad_output, requires_grad=False)
     parts = [
-        PartSpec(name=n, label=n, input="tensor" if isinstance(spec.params[n].value, list)
-                 else "number", of=VJP, wrt=n)
+        PartSpec(
+            name=n,
+            label=n,
+            input="tensor" if isinstance(spec.params[n].value, list) else "number",
+            of=VJP,
+            wrt=n,
+        )
         for n in _inputs(spec)
     ]
     forward = spec.forward.rstrip() + f"\n{VJP} = ({out} * {GRAD_OUTPUT}).sum()\n"
-    return spec.model_copy(update={"params": params, "forward": forward, "parts": parts,
-                                   "output": VJP, "misconceptions": []})
+    return spec.model_copy(
+        update={
+            "params": params,
+            "forward": forward,
+            "parts": parts,
+            "output": VJP,
+            "misconceptions": [],
+        }
+    )
 
 
 def _grad_output(spec: ExerciseSpec, variant: Variant, index: int, shape: tuple[int, ...]) -> Any:
@@ -57,8 +69,10 @@ def _close(given: np.ndarray[Any, Any] | None, true: Any) -> bool:
     t = np.asarray(true, dtype=np.float64)
     if given is None or given.shape != t.shape or not np.all(np.isfinite(given)):
         return False
-    return all(agrees(float(a), float(b), RTOL_SIG_FIGS, 1e-9) for a, b in
-               zip(given.ravel(), t.ravel(), strict=True))
+    return all(
+        agrees(float(a), float(b), RTOL_SIG_FIGS, 1e-9)
+        for a, b in zip(given.ravel(), t.ravel(), strict=True)
+    )
 
 
 @register
@@ -66,6 +80,7 @@ class AutogradFunction(CodeKind):
     """Code: a Function subclass whose forward and backward are compared with autograd."""
 
     name = "autograd_function"
+    scalar_output = False
 
     def check_spec(self, spec: ExerciseSpec) -> list[tuple[str, str]]:
         """Parts exactly `forward` and `backward`, of input code."""
@@ -77,7 +92,10 @@ class AutogradFunction(CodeKind):
     def _calls(self, spec: ExerciseSpec, variant: Variant) -> list[tuple[dict[str, Any], Any]]:
         from exercises.lang.numeric import run_program
 
-        params = [variant.params, *hidden_params(spec, variant, [])]
+        params = [
+            variant.params,
+            *hidden_params(spec, variant, lambda q: self.variant_problem(spec, q)),
+        ]
         out = []
         for i, p in enumerate(params):
             shape = run_program(spec.program(), p).values[spec.output_name].shape
@@ -96,16 +114,19 @@ class AutogradFunction(CodeKind):
 
     def compute_reference(self, spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
         """Autograd's output and vector-Jacobian products at every call."""
-        from exercises.reference import gradient_reference, run_forward
+        from exercises.reference import gradient_reference, gradient_values, run_forward
 
         calls, candidates = [], {}
         for i, (p, g) in enumerate(self._calls(spec, variant)):
             ext = vjp_spec(spec, g)
-            ref = gradient_reference(ext, {**p, GRAD_OUTPUT: g})
+            point = {**p, GRAD_OUTPUT: g}
+            if i == 0:  # mistakes are diagnosed on the learner's own inputs only
+                ref = gradient_reference(ext, point)
+                grads, candidates = ref["values"], ref["candidates"]
+            else:
+                grads = gradient_values(ext, point)
             out = run_forward(spec, p)[spec.output_name].detach().tolist()
-            calls.append({"output": out, "grads": [ref["values"][n] for n in _inputs(spec)]})
-            if i == 0:
-                candidates = ref["candidates"]
+            calls.append({"output": out, "grads": [grads[n] for n in _inputs(spec)]})
         return {"calls": calls, "candidates": candidates, "inputs": _inputs(spec)}
 
     def grade_run(
@@ -121,30 +142,65 @@ class AutogradFunction(CodeKind):
             return all_wrong(spec, "Your Function did not return results for every input.", run)
         fwd_ok = [_close(o, c["output"]) for (o, _), c in zip(got, calls, strict=True)]
         bwd_ok = [
-            len(gs) == len(c["grads"]) and all(_close(a, b) for a, b in zip(gs, c["grads"], strict=True))
+            len(gs) == len(c["grads"])
+            and all(_close(a, b) for a, b in zip(gs, c["grads"], strict=True))
             for (_, gs), c in zip(got, calls, strict=True)
         ]
-        n = len(calls)
-        fwd = PartVerdict("forward", all(fwd_ok), "Right." if all(fwd_ok) else
-                          f"forward() differs from the reference on {fwd_ok.count(False)} of {n} inputs.",
-                          1.0 if all(fwd_ok) else 0.0)
-        bwd = self._backward(spec, reference, got[0][1], bwd_ok)
+        first_out, first_grads = got[0]
+        fwd = _verdict(
+            "forward",
+            fwd_ok,
+            "forward() differs from the reference",
+            expected=calls[0]["output"],
+            given=first_out.tolist() if first_out is not None else None,
+        )
+        bwd = _verdict(
+            "backward",
+            bwd_ok,
+            "backward() differs from autograd's gradients",
+            expected=calls[0]["grads"],
+            given=[g.tolist() if g is not None else None for g in first_grads],
+        )
+        if not bwd.correct and not bwd_ok[0]:
+            bwd = _diagnose(spec, reference, first_grads, bwd)
         verdict = combine(spec, [fwd, bwd])
         return Verdict(verdict.score, verdict.parts, verdict.message, details=run_details(run))
 
-    def _backward(self, spec: ExerciseSpec, reference: dict[str, Any],
-                  first: list[np.ndarray[Any, Any] | None], ok: list[bool]) -> PartVerdict:
-        if all(ok):
-            return PartVerdict("backward", True, "Right: backward() matches autograd's gradients.", 1.0)
-        message = f"backward() differs from autograd on {ok.count(False)} of {len(ok)} inputs."
-        diagnosis = None
-        for name, given in zip(reference["inputs"], first, strict=False):
-            found = match_candidate(given.tolist(), reference["candidates"].get(name, []), spec) if given is not None else None
-            if found:
-                diagnosis = {k: found.get(k) for k in ("code", "node", "rule", "message")}
-                message += f" For `{name}`: {found['message']}"
-                break
-        return PartVerdict("backward", False, message, 0.0, diagnosis=diagnosis)
+
+def _verdict(name: str, ok: list[bool], wrong: str, expected: Any, given: Any) -> PartVerdict:
+    hidden = len(ok) - 1
+    if all(ok):
+        message = f"Right on your inputs and on {hidden} hidden ones."
+        return PartVerdict(name, True, message, 1.0, expected=expected, given=given)
+    if ok[0]:
+        message = f"{wrong} on {ok[1:].count(False)} of {hidden} hidden inputs."
+    else:
+        message = f"{wrong} on your inputs."
+    return PartVerdict(name, False, message, 0.0, expected=expected, given=given)
+
+
+def _diagnose(
+    spec: ExerciseSpec,
+    reference: dict[str, Any],
+    first: list[np.ndarray[Any, Any] | None],
+    verdict: PartVerdict,
+) -> PartVerdict:
+    """Name the mistake behind a wrong gradient on the learner's own inputs, if known."""
+    for name, given in zip(reference["inputs"], first, strict=False):
+        if given is None:
+            continue
+        found = match_candidate(given.tolist(), reference["candidates"].get(name, []), spec)
+        if found:
+            return PartVerdict(
+                verdict.part,
+                False,
+                f"{verdict.message} For `{name}`: {found['message']}",
+                0.0,
+                expected=verdict.expected,
+                given=verdict.given,
+                diagnosis=diagnosis_of(found),
+            )
+    return verdict
 
 
 def _split(output: Any) -> tuple[np.ndarray[Any, Any] | None, list[np.ndarray[Any, Any] | None]]:

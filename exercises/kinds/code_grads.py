@@ -5,20 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from exercises.codejob import CodeJob, CodeRun
-from exercises.grading import combine, match_candidate
+from exercises.grading import combine
 from exercises.kinds.code_common import (
-    CODE_SIG_FIGS,
     CodeKind,
     all_wrong,
-    close,
     encode,
+    grade_calls,
     hidden_params,
-    per_part,
     run_details,
     run_fault,
 )
-from exercises.kinds.gradients import gradient_parts
-from exercises.model import PartVerdict, Variant, Verdict
+from exercises.model import Variant, Verdict
 from exercises.registry import register
 from exercises.spec import ExerciseSpec
 
@@ -30,9 +27,7 @@ def arguments(spec: ExerciseSpec) -> list[str]:
 
 def kwargs_for(spec: ExerciseSpec, params: dict[str, Any], names: list[str]) -> dict[str, Any]:
     """Call arguments: plain numbers for scalars, encoded tensors otherwise."""
-    return {
-        n: params[n] if not isinstance(params[n], list) else encode(params[n]) for n in names
-    }
+    return {n: params[n] if not isinstance(params[n], list) else encode(params[n]) for n in names}
 
 
 @register
@@ -53,7 +48,10 @@ class GradientCode(CodeKind):
         return problems
 
     def _calls(self, spec: ExerciseSpec, variant: Variant) -> list[dict[str, Any]]:
-        return [variant.params, *hidden_params(spec, variant, gradient_parts(spec))]
+        return [
+            variant.params,
+            *hidden_params(spec, variant, lambda q: self.variant_problem(spec, q)),
+        ]
 
     def code_job(self, spec: ExerciseSpec, variant: Variant, answer: dict[str, Any]) -> CodeJob:
         """Call the learner's function on the variant, then on hidden inputs."""
@@ -68,8 +66,11 @@ class GradientCode(CodeKind):
 
         first = gradient_reference(spec, variant.params)
         rest = [gradient_values(spec, p) for p in self._calls(spec, variant)[1:]]
-        return {"calls": [first["values"], *rest], "candidates": first["candidates"],
-                "values": first["values"]}
+        return {
+            "calls": [first["values"], *rest],
+            "candidates": first["candidates"],
+            "values": first["values"],
+        }
 
     def grade_run(
         self, spec: ExerciseSpec, variant: Variant, reference: dict[str, Any], run: CodeRun
@@ -78,35 +79,9 @@ class GradientCode(CodeKind):
         fault = run_fault(spec, run)
         if fault:
             return all_wrong(spec, fault, run)
-        names = [p.name for p in spec.parts]
         aliases = {p.wrt: p.name for p in spec.parts if p.wrt}
-        calls = reference["calls"]
-        decoded = [per_part(names, out, aliases) for out in run.outputs[: len(calls)]]
-        problem = next((d for d in decoded if isinstance(d, str)), None)
-        if problem or len(decoded) < len(calls):
-            return all_wrong(spec, f"Your function's result: {problem or 'missing outputs'}", run)
-        verdicts = []
-        for part in spec.parts:
-            ok = [close(d[part.name], c[part.name], CODE_SIG_FIGS, spec.zero_tolerance)  # type: ignore[index]
-                  for d, c in zip(decoded, calls, strict=True)]
-            verdicts.append(self._part(spec, part.name, ok, decoded[0], reference))
-        verdict = combine(spec, verdicts)
+        graded = grade_calls(spec, run.outputs, reference, aliases)
+        if isinstance(graded, str):
+            return all_wrong(spec, graded, run)
+        verdict = combine(spec, graded)
         return Verdict(verdict.score, verdict.parts, verdict.message, details=run_details(run))
-
-    def _part(
-        self, spec: ExerciseSpec, name: str, ok: list[bool], first: Any, reference: dict[str, Any]
-    ) -> PartVerdict:
-        expected = reference["values"][name]
-        given = first[name].tolist() if first[name] is not None else None
-        hidden_wrong = ok[1:].count(False)
-        if all(ok):
-            return PartVerdict(name, True, f"Right on your inputs and {len(ok) - 1} hidden ones.",
-                               1.0, expected=expected, given=given)
-        if ok[0]:
-            return PartVerdict(name, False, f"Right on your inputs but wrong on {hidden_wrong} of "
-                               f"{len(ok) - 1} hidden ones: is something hard-coded?",
-                               0.0, expected=expected, given=given)
-        found = match_candidate(given, reference["candidates"].get(name, []), spec) if given is not None else None
-        message = "Not right on your inputs." + (f" {found['message']}" if found else "")
-        diagnosis = {k: found.get(k) for k in ("code", "node", "rule", "message")} if found else None
-        return PartVerdict(name, False, message, 0.0, expected=expected, given=given, diagnosis=diagnosis)

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from exercises.codejob import CodeJob, CodeRun
-from exercises.grading import combine, match_candidate
+from exercises.grading import combine
 from exercises.kinds.code_common import (
-    CODE_SIG_FIGS,
     CodeKind,
     all_wrong,
-    close,
     encode,
+    grade_calls,
     hidden_params,
-    per_part,
     run_details,
     run_fault,
 )
-from exercises.model import PartVerdict, Variant, Verdict
+from exercises.model import Variant, Verdict
 from exercises.registry import register
 from exercises.spec import ExerciseSpec
 
@@ -42,15 +42,26 @@ class TrainStep(CodeKind):
                 problems.append((f"parts.{i}", "a part needs `wrt` (updated) or `of` (a value)"))
         return problems
 
-    def _params(self, spec: ExerciseSpec, variant: Variant) -> list[dict[str, Any]]:
+    def variant_problem(self, spec: ExerciseSpec, params: dict[str, Any]) -> str | None:
+        """Degenerate inputs, or a step that is invisible or lands on 0."""
+        from exercises.kinds.common import update_problem
         from exercises.kinds.gradients import gradient_parts
 
-        return [variant.params, *hidden_params(spec, variant, gradient_parts(spec))]
+        parts = gradient_parts(spec)
+        return super().variant_problem(spec, params) or update_problem(spec, params, parts)
+
+    def _params(self, spec: ExerciseSpec, variant: Variant) -> list[dict[str, Any]]:
+        return [
+            variant.params,
+            *hidden_params(spec, variant, lambda q: self.variant_problem(spec, q)),
+        ]
 
     def code_job(self, spec: ExerciseSpec, variant: Variant, answer: dict[str, Any]) -> CodeJob:
         """Call the step with fresh tensors (parameters require grad) and the learning rate."""
         lr = spec.sgd.lr if spec.sgd else 0.0
-        names = list(spec.code.arguments) if spec.code and spec.code.arguments else list(spec.params)
+        names = (
+            list(spec.code.arguments) if spec.code and spec.code.arguments else list(spec.params)
+        )
         calls = []
         for p in self._params(spec, variant):
             kwargs: dict[str, Any] = {
@@ -64,49 +75,41 @@ class TrainStep(CodeKind):
 
     def compute_reference(self, spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
         """Per call: the updated parameters and forward values; mistakes at the variant."""
+        from exercises.reference import gradient_values, run_forward
         from exercises.registry import get_kind
 
-        update = get_kind("update_step")
-        calls, candidates = [], {}
+        lr = spec.sgd.lr if spec.sgd else 0.0
+        first = get_kind("update_step").compute_reference(spec, variant)
+        calls, candidates = [], first["candidates"]
         for i, p in enumerate(self._params(spec, variant)):
-            ref = update.compute_reference(spec, Variant(params=p, seed=variant.seed))
-            values = dict(ref["values"])
+            if i == 0:
+                values, forward = dict(first["values"]), first["forward"]
+            else:  # hidden inputs need the truth only, not the mistakes
+                grads = gradient_values(spec, p)
+                values = {
+                    part.name: (
+                        np.asarray(p[part.wrt]) - lr * np.asarray(grads[part.name])
+                    ).tolist()
+                    for part in spec.parts
+                    if part.wrt is not None
+                }
+                forward = {k: v.detach().tolist() for k, v in run_forward(spec, p).items()}
             for part in spec.parts:
                 if part.wrt is None and part.of is not None:
-                    values[part.name] = ref["forward"][part.of]
+                    values[part.name] = forward[part.of]
             calls.append(values)
-            if i == 0:
-                candidates = ref["candidates"]
         return {"calls": calls, "candidates": candidates, "values": calls[0]}
 
     def grade_run(
         self, spec: ExerciseSpec, variant: Variant, reference: dict[str, Any], run: CodeRun
     ) -> Verdict:
-        """Per part, right on the learner's variant and every hidden input."""
+        """Per part: right on the learner's variant and on every hidden input."""
         fault = run_fault(spec, run)
         if fault:
             return all_wrong(spec, fault, run)
-        names = [p.name for p in spec.parts]
-        calls = reference["calls"]
-        decoded = [per_part(names, o) for o in run.outputs[: len(calls)]]
-        problem = next((d for d in decoded if isinstance(d, str)), None)
-        if problem or len(decoded) < len(calls):
-            return all_wrong(spec, f"Your step's result: {problem or 'missing outputs'}", run)
-        verdicts = []
-        for part in spec.parts:
-            ok = [close(d[part.name], c[part.name], CODE_SIG_FIGS, spec.zero_tolerance)  # type: ignore[index]
-                  for d, c in zip(decoded, calls, strict=True)]
-            first = decoded[0][part.name]  # type: ignore[index]
-            given = first.tolist() if first is not None else None
-            expected = calls[0][part.name]
-            if all(ok):
-                verdicts.append(PartVerdict(part.name, True, "Right.", 1.0, expected=expected, given=given))
-                continue
-            found = match_candidate(given, reference["candidates"].get(part.name, []), spec) if given is not None else None
-            message = ("Right on your inputs but not on hidden ones." if ok[0] else "Not right.")
-            if found and not ok[0]:
-                message += f" {found['message']}"
-            diagnosis = {k: found.get(k) for k in ("code", "node", "rule", "message")} if found and not ok[0] else None
-            verdicts.append(PartVerdict(part.name, False, message, 0.0, expected=expected, given=given, diagnosis=diagnosis))
-        verdict = combine(spec, verdicts)
+        aliases = None
+        graded = grade_calls(spec, run.outputs, reference, aliases)
+        if isinstance(graded, str):
+            return all_wrong(spec, graded, run)
+        verdict = combine(spec, graded)
         return Verdict(verdict.score, verdict.parts, verdict.message, details=run_details(run))

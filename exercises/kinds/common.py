@@ -97,3 +97,22 @@ def degeneracy_problem(
         if not np.all(np.isfinite(fd)) or np.any(np.abs(fd) < rules.min_abs_gradient):
             return f"part `{part}` has a vanishing gradient"
     return None
+
+
+def update_problem(
+    spec: ExerciseSpec, params: dict[str, Any], gradients: list[tuple[str, str, str]]
+) -> str | None:
+    """Why one SGD step is a poor question here: invisible at the precision, or lands on ~0."""
+    from exercises.numbers import unit
+
+    lr = spec.sgd.lr if spec.sgd is not None else 0.0
+    for _, of, wrt in gradients:
+        old = np.asarray(params[wrt], dtype=np.float64)
+        step = lr * finite_difference(spec.program(), params, of, wrt)
+        for o, s in zip(old.ravel().tolist(), step.ravel().tolist(), strict=True):
+            new = o - s
+            if abs(new) < 1e-3 * max(abs(o), abs(s), 1e-3):
+                return "the step lands on 0"
+            if abs(s) < 3 * unit(new, spec.sig_figs):
+                return "the step does not show at this precision"
+    return None

@@ -44,7 +44,6 @@ class Formula(NumericGradients):
     """Text parts: d(of)/d(wrt) as a formula in the exercise's symbols."""
 
     name = "formula"
-    tail = ""
 
     def check_spec(self, spec: ExerciseSpec) -> list[tuple[str, str]]:
         """Forward code, scalar parameters, and formula parts that name `wrt`."""
@@ -60,6 +59,10 @@ class Formula(NumericGradients):
             if isinstance(param.value, list):
                 problems.append((f"params.{name}.value", "formulas use scalar symbols"))
         return problems
+
+    def listing_tail(self, spec: ExerciseSpec) -> str:
+        """No backward call: the learner derives the formula."""
+        return ""
 
     def learner_view(self, spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
         """As usual, plus the symbols a formula may use."""
@@ -99,10 +102,16 @@ class Formula(NumericGradients):
         }
 
     def grade(
-        self, spec: ExerciseSpec, variant: Variant, reference: dict[str, Any], answer: dict[str, Any]
+        self,
+        spec: ExerciseSpec,
+        variant: Variant,
+        reference: dict[str, Any],
+        answer: dict[str, Any],
     ) -> Verdict:
         """Parse each formula safely and compare it with autograd at every sample point."""
-        return combine(spec, [self._part(spec, p, reference, answer.get(p.name)) for p in spec.parts])
+        return combine(
+            spec, [self._part(spec, p, reference, answer.get(p.name)) for p in spec.parts]
+        )
 
     def _part(
         self, spec: ExerciseSpec, part: PartSpec, reference: dict[str, Any], raw: Any
@@ -111,13 +120,19 @@ class Formula(NumericGradients):
         if raw is None:
             return PartVerdict(part.name, False, "no answer", expected=expected, given=raw)
         if not isinstance(raw, str):
-            return PartVerdict(part.name, False, "a formula is text, e.g. x * (1 - x)",
-                               expected=expected, given=raw)
+            return PartVerdict(
+                part.name,
+                False,
+                "a formula is text, e.g. x * (1 - x)",
+                expected=expected,
+                given=raw,
+            )
         try:
             node = parse(spec, raw)
         except LangError as exc:
-            return PartVerdict(part.name, False, f"Cannot read your formula: {exc}",
-                               expected=expected, given=raw)
+            return PartVerdict(
+                part.name, False, f"Cannot read your formula: {exc}", expected=expected, given=raw
+            )
         values = evaluate_at(node, reference["points"])
         if isinstance(values, str):
             return PartVerdict(part.name, False, values, expected=expected, given=raw)
@@ -125,34 +140,54 @@ class Formula(NumericGradients):
         if _agree_all(values, truth, spec):
             return PartVerdict(part.name, True, "Right.", 1.0, expected=expected, given=raw)
         found = next(
-            (c for c in reference["candidates"].get(part.name, [])
-             if _agree_all(values, c["value"], spec)),
+            (
+                c
+                for c in reference["candidates"].get(part.name, [])
+                if _agree_all(values, c["value"], spec)
+            ),
             None,
         )
-        bad = sum(1 for v, t in zip(values, truth, strict=True)
-                  if not agrees(v, t, FORMULA_SIG_FIGS, spec.zero_tolerance))
+        bad = sum(
+            1
+            for v, t in zip(values, truth, strict=True)
+            if not agrees(v, t, FORMULA_SIG_FIGS, spec.zero_tolerance)
+        )
         message = f"Not right: your formula differs from autograd at {bad} of {len(truth)} points."
         if found:
             message += f" {found['message']}"
-        return PartVerdict(part.name, False, message, 0.0, expected=expected, given=raw,
-                           diagnosis=diagnosis_of(found) if found else None)
+        return PartVerdict(
+            part.name,
+            False,
+            message,
+            0.0,
+            expected=expected,
+            given=raw,
+            diagnosis=diagnosis_of(found) if found else None,
+        )
 
 
 def questions_formula(spec: ExerciseSpec) -> list[Any]:
     """Formula parts as gradient questions."""
     from exercises.diagnosis.candidates import GradQuestion
 
-    return [GradQuestion(p.name, p.label, p.of or spec.output_name, p.wrt)
-            for p in spec.parts if p.wrt is not None]
+    return [
+        GradQuestion(p.name, p.label, p.of or spec.output_name, p.wrt)
+        for p in spec.parts
+        if p.wrt is not None
+    ]
 
 
-def _useful(spec: ExerciseSpec, truth: list[float], cands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _useful(
+    spec: ExerciseSpec, truth: list[float], cands: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     kept: list[dict[str, Any]] = []
     for cand in cands:
         values = [float(v) for v in np.asarray(cand["value"], dtype=np.float64).ravel()]
         if len(values) != len(truth) or not all(np.isfinite(values)):
             continue
-        if _agree_all(values, truth, spec) or any(_agree_all(values, k["value"], spec) for k in kept):
+        if _agree_all(values, truth, spec) or any(
+            _agree_all(values, k["value"], spec) for k in kept
+        ):
             continue
         kept.append({**cand, "value": values})
     return kept

@@ -22,7 +22,6 @@ class NumericGradients(Kind):
     """Numbers: the gradient of the output with respect to chosen nodes."""
 
     name = "numeric_gradients"
-    tail = "loss.backward()"
 
     def check_spec(self, spec: ExerciseSpec) -> list[tuple[str, str]]:
         """Forward code, and a `wrt` on every number or tensor part."""
@@ -47,7 +46,11 @@ class NumericGradients(Kind):
 
     def learner_view(self, spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
         """Statement, the PyTorch listing with the variant's numbers, and the parts."""
-        return base_view(spec, variant, self.tail.replace("loss", spec.output_name))
+        return base_view(spec, variant, self.listing_tail(spec))
+
+    def listing_tail(self, spec: ExerciseSpec) -> str:
+        """The code after the forward pass in the learner's listing."""
+        return f"{spec.output_name}.backward()"
 
     def validate_answer(self, spec: ExerciseSpec, answer: Any) -> dict[str, Any]:
         """An object keyed by part names."""

@@ -6,11 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from exercises.kinds.common import degeneracy_problem
+from exercises.kinds.common import degeneracy_problem, update_problem
 from exercises.kinds.gradients import NumericGradients, gradient_parts
-from exercises.lang.numeric import finite_difference
 from exercises.model import Variant
-from exercises.numbers import unit
 from exercises.registry import register
 from exercises.spec import ExerciseSpec
 
@@ -35,34 +33,30 @@ class UpdateStep(NumericGradients):
                 problems.append((f"parts.{i}.wrt", "an updated value must be a parameter"))
         return problems
 
-    @property
-    def tail(self) -> str:  # type: ignore[override]
-        """The update as the learner reads it."""
-        return "loss.backward()\nwith torch.no_grad():\n    # one SGD step: p -= lr * p.grad"
+    def listing_tail(self, spec: ExerciseSpec) -> str:
+        """backward(), then the SGD step on every asked parameter."""
+        steps = [f"    {p.wrt} -= lr * {p.wrt}.grad" for p in spec.parts if p.wrt is not None]
+        return f"{spec.output_name}.backward()\nwith torch.no_grad():\n" + "\n".join(steps)
 
     def learner_view(self, spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
         """As for gradients, plus the learning rate."""
         view = super().learner_view(spec, variant)
         view["params"] = {**view["params"], "lr": _lr(spec)}
+        view["forward_code"] = view["forward_code"].replace(
+            "\n\n" + spec.output_name + ".backward()",
+            f"\nlr = {_lr(spec)!r}\n\n{spec.output_name}.backward()",
+            1,
+        )
         return view
 
     def make_variant(self, spec: ExerciseSpec, seed: int) -> Variant:
-        """Also reject variants whose step is too small to show at the asked precision."""
+        """Also reject variants whose step is too small to show, or lands on 0."""
         from exercises.variants import make_seeded_variant
 
         parts = gradient_parts(spec)
 
         def problem(params: dict[str, Any]) -> str | None:
-            found = degeneracy_problem(spec, params, parts)
-            if found:
-                return found
-            for _, of, wrt in parts:
-                old = np.asarray(params[wrt], dtype=np.float64)
-                step = _lr(spec) * finite_difference(spec.program(), params, of, wrt)
-                for o, s in zip(old.ravel(), step.ravel(), strict=True):
-                    if o - s != 0 and abs(s) < 3 * unit(o - s, spec.sig_figs):
-                        return "the step does not show at this precision"
-            return None
+            return degeneracy_problem(spec, params, parts) or update_problem(spec, params, parts)
 
         return make_seeded_variant(spec, seed, problem)
 
@@ -83,19 +77,35 @@ class UpdateStep(NumericGradients):
             grad = np.asarray(g)
             name = wrt[part]
             return [
-                _c((old(part) + lr * grad).tolist(), "wrong_direction", name,
-                   "The step went uphill: gradient descent subtracts, $p - \\eta\\,\\nabla p$."),
-                _c(old(part).tolist(), "no_update", name,
-                   "That is the value before the step."),
-                _c(g, "gradient_not_update", name,
-                   "That is the gradient; the question asks for the value after the step."),
-                _c((old(part) - grad).tolist(), "learning_rate_missing", name,
-                   "The learning rate is missing: the step is $\\eta$ times the gradient."),
+                _c(
+                    (old(part) + lr * grad).tolist(),
+                    "wrong_direction",
+                    name,
+                    "The step went uphill: gradient descent subtracts, $p - \\eta\\,\\nabla p$.",
+                ),
+                _c(old(part).tolist(), "no_update", name, "That is the value before the step."),
+                _c(
+                    g,
+                    "gradient_not_update",
+                    name,
+                    "That is the gradient; the question asks for the value after the step.",
+                ),
+                _c(
+                    (old(part) - grad).tolist(),
+                    "learning_rate_missing",
+                    name,
+                    "The learning rate is missing: the step is $\\eta$ times the gradient.",
+                ),
             ]
 
         return gradient_reference(spec, variant.params, to_answer, extra)
 
 
 def _c(value: Any, code: str, node: str, message: str) -> dict[str, Any]:
-    return {"value": value, "code": code, "node": node, "rule": "p <- p - lr * p.grad",
-            "message": message}
+    return {
+        "value": value,
+        "code": code,
+        "node": node,
+        "rule": "p <- p - lr * p.grad",
+        "message": message,
+    }

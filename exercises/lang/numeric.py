@@ -56,7 +56,7 @@ _UNARY: dict[str, Callable[[Array], Array]] = {
     "sin": np.sin,
     "cos": np.cos,
     "square": np.square,
-    "transpose": lambda u: u.T,
+    "transpose": lambda u: u.T if u.ndim == 2 else u,
 }
 _BINARY: dict[str, Callable[[Array, Array], Array]] = {
     "add": np.add,

@@ -124,10 +124,10 @@ TORCH_FUNCTIONS = {
 # Extra spellings a learner may use in a formula answer.
 FORMULA_FUNCTIONS = {
     **{k: v for k, v in TORCH_FUNCTIONS.items() if k not in {"t", "matmul"}},
-    "σ": "sigmoid",
+    "\u03c3": "sigmoid",  # sigma
     "ln": "log",
     "ReLU": "relu",
     "Relu": "relu",
 }
 FORMULA_MODULES = frozenset({"torch", "math", "np", "numpy", "F"})
-FORMULA_CONSTANTS = {"e": 2.718281828459045, "pi": 3.141592653589793, "π": 3.141592653589793}
+FORMULA_CONSTANTS = {"e": 2.718281828459045, "pi": 3.141592653589793, "\u03c0": 3.141592653589793}

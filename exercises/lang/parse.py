@@ -66,7 +66,10 @@ def parse_formula(text: str, symbols: set[str]) -> Node:
         raise LangError("the formula is empty")
     if len(text) > MAX_FORMULA_CHARS:
         raise LangError(f"the formula is longer than {MAX_FORMULA_CHARS} characters")
-    tree = _ast_parse(text.replace("−", "-").replace("·", "*").replace("×", "*"), "eval")
+    # `^` is power in math notation; Python's `^` binds looser than `-`, so rewrite the text.
+    for old, new in (("^", "**"), ("\u2212", "-"), ("\u00b7", "*"), ("\u00d7", "*")):
+        text = text.replace(old, new)
+    tree = _ast_parse(text, "eval")
     return _convert(tree.body, _Ctx(formula=True, known=set(symbols)))  # type: ignore[attr-defined]
 
 
@@ -92,8 +95,6 @@ def _convert(node: ast.AST, ctx: _Ctx) -> Node:
         return _name(node.id, ctx, line)
     if isinstance(node, ast.BinOp):
         op_name = type(node.op).__name__
-        if ctx.formula and op_name == "BitXor":
-            op_name = "Pow"
         if op_name not in BINOPS or (ctx.formula and op_name == "MatMult"):
             raise LangError(f"operator {op_name} is not allowed", line)
         return Op(BINOPS[op_name], (_convert(node.left, ctx), _convert(node.right, ctx)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -26,7 +27,7 @@ class OpSite:
     index: int
     op: Op
 
-    @property
+    @cached_property
     def label(self) -> str:
         """How the learner sees this node: the source of the sub-expression."""
         return to_source(self.op)
@@ -105,8 +106,8 @@ def _apply(op: Op, args: list[Tensor]) -> Tensor:
         return args[0] @ args[1]
     if fn == "neg":
         return -args[0]
-    if fn == "transpose":
-        return args[0].T
+    if fn == "transpose":  # like .T; a vector stays as it is
+        return args[0].T if args[0].dim() == 2 else args[0]
     if fn == "index":
         return args[0][op.index]
     if fn in ("sum", "mean"):
@@ -188,3 +189,21 @@ def gradient(values: Mapping[str, Tensor], of: str, wrt: str) -> Tensor:
         return torch.zeros_like(source)
     (g,) = torch.autograd.grad(target, source, retain_graph=True, allow_unused=True)
     return torch.zeros_like(source) if g is None else g
+
+
+def gradients(values: Mapping[str, Tensor], of: str, wrts: list[str]) -> dict[str, Tensor]:
+    """d(of)/d(w) for every w in `wrts` in one backward pass (zeros where unused)."""
+    target = values[of]
+    sources = [w for w in wrts if values[w].requires_grad and w != of]
+    out = {w: torch.zeros_like(values[w]) for w in wrts}
+    if w_of := [w for w in wrts if w == of]:
+        out[w_of[0]] = torch.ones_like(target)
+    if not sources or not target.requires_grad:
+        return out
+    found = torch.autograd.grad(
+        target, [values[w] for w in sources], retain_graph=True, allow_unused=True
+    )
+    for w, g in zip(sources, found, strict=True):
+        if g is not None:
+            out[w] = g.detach()
+    return out

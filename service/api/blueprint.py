@@ -1,25 +1,81 @@
-"""The API blueprint and its authentication: `Authorization: Bearer <token>`."""
+"""The API blueprint and its authentication: `Authorization: Bearer <token>`; rate limits."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, g, request
-from sqlalchemy import select
+from flask import Blueprint, Response, current_app, g, request
+from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from sqlalchemy import select, update
 
 from service.data.models import ApiToken, User
-from service.errors import BadRequest, Unauthorized, ValidationFailed
-from service.security import hash_token
+from service.errors import BadRequest, NotFound, Unauthorized, ValidationFailed
+from service.problems import handle_http_error
+from service.security import hash_token, limiter
 from service.webdb import get_db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+# Readable without a token: the API's description and its docs page.
+PUBLIC_ENDPOINTS = frozenset({"api.openapi_json", "api.docs", "api.docs_init", "api.docs_asset"})
+# last_used_at is written at most this often per token (a write per request would cost more).
+LAST_USED_EVERY = timedelta(minutes=5)
+DEFAULT_RATE_LIMIT = "600 per minute"
+DEFAULT_HEAVY_RATE_LIMIT = "30 per minute"
+
+
+def rate_key() -> str:
+    """Limits count per token (per address for calls without one)."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        return "t:" + hashlib.sha256(header.encode()).hexdigest()[:24]
+    return "a:" + (get_remote_address() or "")
+
+
+def _api_limit() -> str:
+    limit: str = current_app.config.get("API_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+    return limit
+
+
+def heavy_limit() -> str:
+    """The tighter limit of expensive calls (dry runs, regrades, bulk enrolment)."""
+    limit: str = current_app.config.get("API_HEAVY_RATE_LIMIT", DEFAULT_HEAVY_RATE_LIMIT)
+    return limit
+
+
+limiter.limit(_api_limit, key_func=rate_key)(bp)
+
+
+def handle_rate_limited(err: RateLimitExceeded) -> Response:
+    """429 as problem+json with Retry-After, in seconds until the window resets."""
+    resp = handle_http_error(err)
+    current = limiter.current_limit
+    wait = max(1, int(current.reset_at - time.time())) if current is not None else 1
+    resp.headers["Retry-After"] = str(wait)
+    return resp
+
+
+MAX_ID = 2**31 - 1
+
+
+@bp.url_value_preprocessor
+def ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """An id beyond any the database holds is a 404 (not a database overflow, a 500)."""
+    for name, value in (values or {}).items():
+        if isinstance(value, int) and value > MAX_ID:
+            raise NotFound(f"no {name.removesuffix('_id')} {value}")
+
 
 @bp.before_request
 def authenticate() -> None:
-    """Every API call needs a valid, unexpired, unrevoked token."""
+    """Every API call but the public ones needs a valid, unexpired, unrevoked token."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -31,7 +87,11 @@ def authenticate() -> None:
         raise Unauthorized("the API token is invalid or revoked")
     if row.expires_at is not None and _aware(row.expires_at) <= now:
         raise Unauthorized("the API token has expired")
+    if row.last_used_at is None or _aware(row.last_used_at) < now - LAST_USED_EVERY:
+        db.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+        db.commit()
     g.user = row.user
+    g.token_id = row.id
 
 
 def _aware(ts: datetime) -> datetime:
@@ -56,6 +116,8 @@ def json_body() -> Any:
         body = json.loads(request.get_data(cache=True), parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadRequest(f"the body is not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise BadRequest("the body's JSON is nested too deeply") from err
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", errors=[{"field": "body"}])
     return body

@@ -69,6 +69,39 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+class CourseRole(enum.StrEnum):
+    """A user's role in one course (the site-wide admin role overrides all)."""
+
+    INSTRUCTOR = "instructor"
+    TA = "ta"
+    LEARNER = "learner"
+
+
+class LatePolicy(enum.StrEnum):
+    """What happens to a submission after the due date."""
+
+    REJECT = "reject"
+    ACCEPT = "accept"
+    PENALTY = "penalty"
+
+
+class FeedbackPolicy(enum.StrEnum):
+    """When a learner sees per-part correctness, diagnosis and score (exams hide them)."""
+
+    IMMEDIATE = "immediate"
+    AFTER_DUE = "after_due"
+    NEVER = "never"
+
+
+class JobStatus(enum.StrEnum):
+    """Life of a background job (a regrade, an exercise dry run)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class SubmissionStatus(enum.StrEnum):
     """Life of a submission: queued -> running -> graded | failed."""
 
@@ -126,6 +159,10 @@ class Exercise(Base):
     kind: Mapped[str] = mapped_column(String(50))
     title: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # None for the built-in catalog; else the course whose staff authored it (and may see it).
+    course_id: Mapped[int | None] = mapped_column(
+        ForeignKey("courses.id", ondelete="RESTRICT"), default=None, index=True
+    )
 
     versions: Mapped[list[ExerciseVersion]] = relationship(
         back_populates="exercise", order_by="ExerciseVersion.number"
@@ -152,6 +189,9 @@ class ExerciseVersion(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
 
     exercise: Mapped[Exercise] = relationship(back_populates="versions")
 
@@ -182,6 +222,7 @@ class Submission(Base):
         UniqueConstraint("user_id", "idempotency_key"),
         Index("ix_submissions_user_id_exercise_version_id", "user_id", "exercise_version_id"),
         Index("ix_submissions_status_updated_at", "status", "updated_at"),
+        Index("ix_submissions_assignment_id_user_id", "assignment_id", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -204,6 +245,205 @@ class Submission(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     graded_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set when answered as part of an assignment; only those count in a gradebook.
+    assignment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("assignments.id", ondelete="RESTRICT"), default=None
+    )
+    # Set when a member of staff submitted on the learner's behalf.
+    submitted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
 
     exercise_version: Mapped[ExerciseVersion] = relationship()
     variant: Mapped[Variant] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    assignment: Mapped[Assignment | None] = relationship()
+
+
+class Course(Base):
+    """A course: its members (by role), assignments and authored exercises."""
+
+    __tablename__ = "courses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    # Learners join with this code; None when joining by code is switched off.
+    join_code: Mapped[str | None] = mapped_column(String(32), unique=True, default=None)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    enrollments: Mapped[list[Enrollment]] = relationship(back_populates="course")
+
+
+class Enrollment(Base):
+    """A user's membership of a course, with their role in it."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (UniqueConstraint("course_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[CourseRole] = mapped_column(_enum(CourseRole, "course_role"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    course: Mapped[Course] = relationship(back_populates="enrollments")
+    user: Mapped[User] = relationship()
+
+
+class Assignment(Base):
+    """A set of exercises with dates, attempt limits, a late policy and a feedback policy."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    opens_at: Mapped[datetime | None] = mapped_column(default=None)
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    max_attempts: Mapped[int | None] = mapped_column(Integer, default=None)
+    late_policy: Mapped[LatePolicy] = mapped_column(
+        _enum(LatePolicy, "late_policy"), default=LatePolicy.REJECT
+    )
+    # Fraction of the score taken off a late submission (late_policy=penalty).
+    late_penalty: Mapped[float] = mapped_column(Float, default=0.0)
+    # No submission at all after this (late_policy accept or penalty); None: no hard close.
+    late_until: Mapped[datetime | None] = mapped_column(default=None)
+    feedback: Mapped[FeedbackPolicy] = mapped_column(
+        _enum(FeedbackPolicy, "feedback_policy"), default=FeedbackPolicy.IMMEDIATE
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    course: Mapped[Course] = relationship()
+    items: Mapped[list[AssignmentExercise]] = relationship(
+        back_populates="assignment",
+        order_by="AssignmentExercise.position",
+        cascade="all, delete-orphan",
+    )
+
+
+class AssignmentExercise(Base):
+    """One exercise of an assignment, with its weight in the assignment's score."""
+
+    __tablename__ = "assignment_exercises"
+    __table_args__ = (UniqueConstraint("assignment_id", "exercise_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    exercise_id: Mapped[int] = mapped_column(ForeignKey("exercises.id", ondelete="RESTRICT"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+
+    assignment: Mapped[Assignment] = relationship(back_populates="items")
+    exercise: Mapped[Exercise] = relationship()
+
+
+class Extension(Base):
+    """A learner's own due date and extra attempts on one assignment."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (UniqueConstraint("assignment_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    extra_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    granted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class RegradeJob(Base):
+    """A regrade of one submission, an exercise version or an assignment, with its progress."""
+
+    __tablename__ = "regrade_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    scope: Mapped[str] = mapped_column(String(20))  # submission | exercise_version | assignment
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # "same": against each submission's own exercise version; "latest": the newest version.
+    against: Mapped[str] = mapped_column(String(10), default="same")
+    status: Mapped[JobStatus] = mapped_column(
+        _enum(JobStatus, "job_status"), default=JobStatus.QUEUED
+    )
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SubmissionVerdict(Base):
+    """One grading of a submission, kept forever: the original and every regrade."""
+
+    __tablename__ = "submission_verdicts"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "number"),
+        UniqueConstraint("submission_id", "regrade_job_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 1 is the original grading
+    regrade_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("regrade_jobs.id", ondelete="SET NULL"), default=None
+    )
+    exercise_version_id: Mapped[int] = mapped_column(ForeignKey("exercise_versions.id"))
+    status: Mapped[SubmissionStatus] = mapped_column(_enum(SubmissionStatus, "submission_status"))
+    verdict: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    graded_at: Mapped[datetime | None] = mapped_column(default=None)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExerciseDryRun(Base):
+    """An authored exercise checked by a worker: reference and graph, before it is saved."""
+
+    __tablename__ = "exercise_dry_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[JobStatus] = mapped_column(
+        _enum(JobStatus, "job_status"), default=JobStatus.QUEUED
+    )
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    problems: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class IdempotencyKey(Base):
+    """A POST that created something, remembered by its Idempotency-Key to replay on retry."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of method, path and body
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)  # None: in progress
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    location: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -44,7 +45,7 @@ def test_worked_example_reference(sigmoid_neuron: ExerciseSpec) -> None:
 
 def test_reference_matches_hand_derivation_for_many_variants(sigmoid_neuron: ExerciseSpec) -> None:
     kind = get_kind("numeric_gradients")
-    for seed in range(150):
+    for seed in range(100):
         variant = kind.make_variant(sigmoid_neuron, seed)
         ref = kind.compute_reference(sigmoid_neuron, variant)
         expected = by_hand(**variant.params)
@@ -76,7 +77,7 @@ def test_variants_are_deterministic_and_varied(sigmoid_neuron: ExerciseSpec) -> 
         assert min(abs(g) for g in grads.values()) >= 1e-8  # no saturated or zero variant
 
 
-def _grade(spec: ExerciseSpec, variant: Variant, answer: dict[str, object]) -> dict[str, object]:
+def _grade(spec: ExerciseSpec, variant: Variant, answer: Mapping[str, object]) -> dict[str, object]:
     kind = get_kind(spec.kind)
     ref = kind.compute_reference(spec, variant)
     verdict = kind.grade(spec, variant, ref, kind.validate_answer(spec, answer))

@@ -1,0 +1,180 @@
+"""Sandbox figures, measured in one run: `.venv/bin/python bench/sandbox.py [--jobs N]`.
+
+Prints latency and CPU per job through one zygote, throughput with one zygote per
+core, the naive design (a fresh interpreter importing torch per job) and memory.
+CPU per job is counted where it is spent: the jailed child (wait4 rusage), the
+zygote (its /proc stat) and this process; the whole machine's busy time is shown
+too, but other processes on a shared machine add to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from exercises.codejob import CodeJob, SandboxLimits
+from worker.sandbox import Sandbox
+
+NEURON = """
+import torch
+
+def grad(w, b, x):
+    w, b, x = (t.clone().requires_grad_(True) for t in (w, b, x))
+    with torch.enable_grad():
+        torch.sigmoid(w * x + b).sum().backward()
+    return {"dw": w.grad, "db": b.grad, "dx": x.grad}
+"""
+NAIVE = (
+    "import torch, json, sys\n"
+    "torch.set_num_threads(1)\n"
+    "w, b, x = (torch.tensor(v, dtype=torch.float64, requires_grad=True)\n"
+    "           for v in ([0.5], [0.1], [2.0]))\n"
+    "torch.sigmoid(w * x + b).sum().backward()\n"
+    "print(json.dumps([w.grad.tolist(), b.grad.tolist(), x.grad.tolist()]))\n"
+)
+CLOCK = os.sysconf("SC_CLK_TCK")
+
+
+def _tensor(values: list[float]) -> dict[str, object]:
+    return {"__tensor__": values, "dtype": "float64", "requires_grad": False}
+
+
+JOB = CodeJob(
+    NEURON, "grad", "call", [{"w": _tensor([0.5]), "b": _tensor([0.1]), "x": _tensor([2.0])}]
+)
+
+
+def _process_cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK  # utime + stime
+
+
+def _busy() -> float:
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return (sum(values) - values[3] - values[4]) / CLOCK
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def latency(box: Sandbox, jobs: int) -> float:
+    """Sequential jobs through one zygote; returns the p50 latency in seconds."""
+    for _ in range(20):
+        box.run(JOB)
+    zygote = box.zygote_pid or 0
+    walls, child_cpu, memory = [], [], []
+    z0, s0, b0 = _process_cpu(zygote), _self_cpu(), _busy()
+    for _ in range(jobs):
+        started = time.perf_counter()
+        run = box.run(JOB)
+        walls.append(time.perf_counter() - started)
+        child_cpu.append(run.cpu_seconds)
+        memory.append(run.peak_memory_kb)
+        if run.status != "ok":
+            raise SystemExit(f"bench job failed: {run}")
+    zygote_cpu = (_process_cpu(zygote) - z0) / jobs
+    parent_cpu = (_self_cpu() - s0) / jobs
+    busy = (_busy() - b0) / jobs
+    child = statistics.mean(child_cpu)
+    print(f"one zygote, {jobs} sequential jobs (sigmoid neuron, forward + backward):")
+    print(f"  latency p50 {_pct(walls, 0.5) * 1e3:.1f} ms, p95 {_pct(walls, 0.95) * 1e3:.1f} ms")
+    print(
+        f"  CPU per job {(child + zygote_cpu + parent_cpu) * 1e3:.1f} ms = child {child * 1e3:.1f}"
+        f" + zygote {zygote_cpu * 1e3:.1f} + worker {parent_cpu * 1e3:.1f}"
+        f" (whole machine busy {busy * 1e3:.1f} ms/job)"
+    )
+    print(
+        f"  zygote RSS {_rss_mb(zygote):.0f} MB; memory a job adds: median"
+        f" {statistics.median(memory) / 1024:.1f} MB, max {max(memory) / 1024:.1f} MB"
+    )
+    return _pct(walls, 0.5)
+
+
+def throughput(boxes: list[Sandbox], seconds: float) -> float:
+    """One client thread per zygote, all busy for `seconds`; returns jobs per second."""
+    counts = [0] * len(boxes)
+    stop = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        while time.monotonic() < stop:
+            boxes[index].run(JOB)
+            counts[index] += 1
+
+    b0 = _busy()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(boxes))]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    rate = sum(counts) / elapsed
+    busy = (_busy() - b0) / max(1, sum(counts))
+    print(f"{len(boxes)} zygotes, {len(boxes)} client threads, {elapsed:.1f} s:")
+    print(f"  {rate:.0f} jobs/s (whole machine busy {busy * 1e3:.1f} ms/job)")
+    return rate
+
+
+def naive(samples: int) -> float:
+    """A fresh interpreter that imports torch per job; returns seconds per job."""
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", NAIVE], check=True, capture_output=True, env={})
+        times.append(time.perf_counter() - started)
+    per_job = statistics.median(times)
+    print(f"naive (fresh python + import torch per job), {samples} samples:")
+    print(f"  {per_job * 1e3:.0f} ms per job, {1 / per_job:.2f} jobs/s on one core")
+    return per_job
+
+
+def main() -> None:
+    """Run every measurement and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--naive-samples", type=int, default=3)
+    args = parser.parse_args()
+    maxima = SandboxLimits()
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    started = time.perf_counter()
+    boxes = [Sandbox(maxima), Sandbox(maxima)]
+    print(f"start two zygotes: {time.perf_counter() - started:.1f} s")
+    try:
+        p50 = latency(boxes[0], args.jobs)
+        rate = throughput(boxes, args.seconds)
+    finally:
+        for box in boxes:
+            box.close()
+    per_job = naive(args.naive_samples)
+    print(f"speed-up over naive: latency {per_job / p50:.0f}x, throughput {rate * per_job:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

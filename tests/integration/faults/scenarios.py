@@ -1,0 +1,452 @@
+"""Fault scenarios, shared by the integration tests (small) and bench/faults.py (large).
+
+Each one starts the real processes on private servers, sends a load, injects its faults,
+waits for the system to settle and returns a Report: what the clients were told, what the
+database holds, and the figures particular to the fault.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from celery import Celery
+
+from service.queueing import GRADE_TASK
+from tests.integration.faults.harness import (
+    SLUG,
+    Load,
+    Outcome,
+    System,
+    Tally,
+    libpq,
+    query,
+    running_system,
+    tally,
+    wait_all_done,
+    wait_until,
+)
+from tests.integration.faults.servers import PrivatePostgres, PrivateRedis
+
+
+@dataclass
+class Report:
+    """One scenario's outcome."""
+
+    name: str
+    tally: Tally
+    settled: bool  # nothing left queued or running before the deadline
+    faults: list[str] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+    logs: str = ""
+
+    def codes(self) -> Counter[int]:
+        """Every HTTP status the load's clients saw (retries included; 0: no connection)."""
+        return Counter(code for o in self.outcomes for code in o.codes)
+
+
+def _done(counts: Counter[str]) -> int:
+    return counts["graded"] + counts["failed"]
+
+
+def _settle(system: System, outcomes: list[Outcome], timeout: float) -> tuple[bool, Tally]:
+    settled = wait_all_done(system.database_url, timeout)
+    return settled, tally(system.database_url, outcomes)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def worker_kills(
+    data_dir: Path,
+    database_url: str,
+    redis_server: PrivateRedis,
+    *,
+    submissions: int,
+    rounds: int = 1,
+    settle: float = 90,
+) -> Report:
+    """kill -9 of grading workers while they drain a backlog, with every message delivered twice.
+
+    Workers: `pool` (prefork, 2 processes) and `solo`. Each round: kill -9 one pool process
+    (its parent re-delivers the task it held); kill -9 the whole `solo` worker (its claimed and
+    prefetched messages stay unacknowledged in Redis: only the sweeper finds them) and start it
+    again; kill -9 the whole `pool` worker and start it again. Restarts do not wait for the new
+    worker, so the next fault may come while it still starts.
+    """
+    settings = {"SWEEP_AFTER_SECONDS": "6", "RUNNING_GRACE_SECONDS": "4"}
+    with running_system(
+        data_dir, database_url, redis_server, workers={}, settings=settings
+    ) as system:
+        load = Load(system)
+        # The workers start (slowly: torch) while the backlog builds up.
+        system.start_workers({"pool": 2, "solo": 1}, wait=False)
+        outcomes = load.burst(submissions)
+        load.close()
+        ids = [o.submission_id for o in outcomes if o.submission_id is not None]
+        system.send_duplicates(ids)
+        faults = [f"{len(ids)} duplicate deliveries"]
+        system.wait_ready(["pool", "solo"])
+
+        def kill_and_restart(name: str, concurrency: int) -> None:
+            system.kill(name)
+            system.start_workers({name: concurrency}, wait=False)
+
+        actions: list[tuple[str, Callable[[], object]]] = [
+            ("kill -9 a pool process", lambda: system.kill_pool_child("pool")),
+            ("kill -9 worker solo", lambda: kill_and_restart("solo", 1)),
+            ("kill -9 worker pool", lambda: kill_and_restart("pool", 2)),
+        ]
+        steps = [a for _ in range(rounds) for a in actions]
+        remaining, running = [], []
+        for i, (what, action) in enumerate(steps):
+            goal = (i + 1) * len(ids) // (len(steps) + 1)
+            counts = wait_until(
+                database_url, lambda c, g=goal: _done(c) >= g, settle, what, poll=0.05
+            )
+            remaining.append(len(ids) - _done(counts))
+            running.append(counts["running"])
+            action()
+            faults.append(what)
+        settled, result = _settle(system, outcomes, settle)
+        reclaimed = _query_one(
+            database_url, "SELECT count(*) FROM submissions WHERE grading_attempts > 1"
+        )
+        return Report(
+            "worker kill -9",
+            result,
+            settled,
+            faults,
+            outcomes,
+            {
+                "ungraded at each fault": remaining,
+                "running at each fault": running,
+                "claimed again after a lost claim": reclaimed,
+            },
+            system.diagnostics(),
+        )
+
+
+def _query_one(database_url: str, sql: str) -> int:
+    return int(query(database_url, sql)[0][0])
+
+
+def broker_restarts(
+    data_dir: Path,
+    database_url: str,
+    redis_server: PrivateRedis,
+    *,
+    submissions: int,
+    during_outage: int,
+    restarts: int = 1,
+    settle: float = 90,
+) -> Report:
+    """Redis killed and restarted empty while submissions wait in it; more arrive meanwhile."""
+    settings = {"SWEEP_AFTER_SECONDS": "3", "RUNNING_GRACE_SECONDS": "4"}
+    with running_system(
+        data_dir, database_url, redis_server, workers={}, settings=settings
+    ) as system:
+        load = Load(system)
+        system.start_workers({"worker": 1}, wait=False)
+        outcomes = load.burst(submissions)
+        in_broker = [redis_server.queue_length("numeric")]
+        system.wait_ready(["worker"])
+        faults: list[str] = []
+        lost_messages: list[int] = []
+        outage_posts: list[float] = []
+        for k in range(restarts):
+            goal = (k + 1) * submissions // (restarts + 2)
+            wait_until(database_url, lambda c, g=goal: _done(c) >= g, settle, "progress", 0.05)
+            lost_messages.append(redis_server.queue_length("numeric"))
+            redis_server.kill()
+            t0 = time.monotonic()
+            during = load.burst(during_outage)
+            outage_posts.append((time.monotonic() - t0) / max(1, during_outage))
+            outcomes += during
+            redis_server.start()
+            in_broker.append(redis_server.queue_length("numeric"))
+            faults.append(f"redis kill -9 + empty restart ({lost_messages[-1]} messages lost)")
+        load.close()
+        settled, result = _settle(system, outcomes, settle)
+        return Report(
+            "redis restarted empty",
+            result,
+            settled,
+            faults,
+            outcomes,
+            {
+                "messages in redis before": in_broker[0],
+                "messages lost per restart": lost_messages,
+                "messages in redis after restart": in_broker[1:],
+                "POST latency while redis down (s)": [round(x, 3) for x in outage_posts],
+            },
+            system.diagnostics(),
+        )
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request made while the database was down (or just after)."""
+
+    what: str
+    status: int
+    retry_after: str | None
+    content_type: str
+
+
+def _probe(api: httpx.Client, portal: httpx.Client, submission_id: int, key: str) -> list[Probe]:
+    requests = [
+        ("api GET submission", lambda: api.get(f"/api/v1/submissions/{submission_id}")),
+        ("api GET exercises", lambda: api.get("/api/v1/exercises")),
+        (
+            "api POST submission",
+            lambda: api.post(
+                f"/api/v1/exercises/{SLUG}/submissions",
+                json={"answers": {"w": 0, "b": 0, "x": 0}},
+                headers={"Idempotency-Key": key},
+            ),
+        ),
+        ("portal GET /", lambda: portal.get("/")),
+        ("portal GET exercise", lambda: portal.get(f"/exercises/{SLUG}")),
+    ]
+    probes = []
+    for what, send in requests:
+        resp = send()
+        probes.append(
+            Probe(
+                what,
+                resp.status_code,
+                resp.headers.get("Retry-After"),
+                resp.headers.get("Content-Type", ""),
+            )
+        )
+    return probes
+
+
+def database_restarts(
+    data_dir: Path,
+    database_url: str,
+    redis_server: PrivateRedis,
+    pg: PrivatePostgres,
+    *,
+    submissions: int,
+    restarts: int = 1,
+    outage: float = 2.0,
+    settle: float = 90,
+) -> Report:
+    """PostgreSQL stopped (immediate: a crash) during a burst of POSTs, then started again."""
+    settings = {"SWEEP_AFTER_SECONDS": "4", "RUNNING_GRACE_SECONDS": "4"}
+    with running_system(data_dir, database_url, redis_server, pg=pg, settings=settings) as system:
+        load = Load(system, patience=outage * restarts + 60)
+        first = load.submit_one(0)
+        assert first.submission_id is not None
+        api, portal = system.client(), system.portal()
+        future = load.burst_in_background(submissions)
+        down: list[Probe] = []
+        faults = []
+        for k in range(restarts):
+            load.wait_accepted(1 + (k + 1) * submissions // (restarts + 1))
+            pg.stop("immediate")
+            faults.append(f"postgres stop -m immediate for {outage:g} s")
+            down += _probe(api, portal, first.submission_id, f"probe-{k}")
+            time.sleep(outage)
+            pg.start()
+        outcomes = [first, *future.result()]
+        load.close()
+        settled, result = _settle(system, outcomes, settle)
+        after = _probe(api, portal, first.submission_id, "probe-after")
+        api.close()
+        portal.close()
+        web_log = system.stack.logs["web"].read_text(errors="replace")
+        return Report(
+            "postgres restarted",
+            result,
+            settled,
+            faults,
+            outcomes,
+            {
+                "probes while down": down,
+                "probes after": after,
+                "unhandled errors in web log": web_log.count("unhandled error"),
+            },
+            system.diagnostics(),
+        )
+
+
+def duplicate_posts(
+    data_dir: Path,
+    database_url: str,
+    redis_server: PrivateRedis,
+    *,
+    keys: int,
+    copies: int = 3,
+    settle: float = 90,
+) -> Report:
+    """Each POST sent `copies` times at the same moment with one Idempotency-Key."""
+    with running_system(data_dir, database_url, redis_server) as system:
+        load = Load(system)
+
+        def same_key(index: int) -> list[Outcome]:
+            key = f"{load.run_id}-dup-{index}"
+            barrier = threading.Barrier(copies)
+
+            def send(_: int) -> Outcome:
+                barrier.wait()
+                return load.submit_one(index, key)
+
+            with ThreadPoolExecutor(copies) as pool:
+                return list(pool.map(send, range(copies)))
+
+        with ThreadPoolExecutor(2) as pool:
+            groups = list(pool.map(same_key, range(keys)))
+        load.close()
+        outcomes = [o for group in groups for o in group]
+        settled, result = _settle(system, outcomes, settle)
+        ids_per_key = [len({o.submission_id for o in group}) for group in groups]
+        created_per_key = [sum(o.codes[-1:] == [202] for o in group) for group in groups]
+        return Report(
+            "same POST sent repeatedly",
+            result,
+            settled,
+            [f"{keys * (copies - 1)} repeated POSTs"],
+            outcomes,
+            {
+                "keys": keys,
+                "keys answered with more than one id": sum(n != 1 for n in ids_per_key),
+                "keys with other than one 202": sum(n != 1 for n in created_per_key),
+            },
+            system.diagnostics(),
+        )
+
+
+def _set_rate_limit(redis_url: str, rate: str | None) -> list[Any]:
+    """Cap (or uncap) the workers' grading rate: a known capacity, whatever the machine."""
+    app = Celery("faults", broker=redis_url)
+    try:
+        replies: list[Any] = app.control.rate_limit(GRADE_TASK, rate or "0", reply=True, timeout=3)
+        return replies
+    finally:
+        app.close()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def overload(
+    data_dir: Path,
+    database_url: str,
+    redis_server: PrivateRedis,
+    *,
+    submissions: int,
+    rate: int,
+    depth: int,
+    threads: int = 24,
+    settle: float = 120,
+) -> Report:
+    """A burst many times what the worker grades meanwhile, against MAX_QUEUE_DEPTH=`depth`.
+
+    The worker is capped at `rate` gradings per second during the burst, so that its capacity
+    is a known figure; the cap is lifted afterwards so that the backlog drains quickly.
+    """
+    settings = {"MAX_QUEUE_DEPTH": str(depth), "SWEEP_AFTER_SECONDS": "120"}
+    with running_system(data_dir, database_url, redis_server, settings=settings) as system:
+        load = Load(system, retry=())
+        seed = load.submit_one(0)
+        assert seed.submission_id is not None
+        wait_until(database_url, lambda c: _done(c) >= 1, 30, "the first grading")
+        replies = _set_rate_limit(redis_server.url, f"{rate}/s")
+        stop = threading.Event()
+        queued: list[int] = []
+        latencies: list[float] = []
+
+        def sample_queue() -> None:
+            with psycopg.connect(libpq(database_url), autocommit=True) as conn:
+                while not stop.is_set():
+                    row = conn.execute(
+                        "SELECT count(*) FROM submissions WHERE status = 'queued'"
+                    ).fetchone()
+                    queued.append(int(row[0]) if row else 0)
+                    time.sleep(0.05)
+
+        def read() -> None:
+            with system.client() as http:
+                while not stop.is_set():
+                    t0 = time.monotonic()
+                    resp = http.get(f"/api/v1/submissions/{seed.submission_id}")
+                    latencies.append(time.monotonic() - t0)
+                    resp.raise_for_status()
+                    time.sleep(0.05)
+
+        watchers = [threading.Thread(target=f, daemon=True) for f in (sample_queue, read)]
+        for w in watchers:
+            w.start()
+        t0 = time.monotonic()
+        outcomes = load.burst(submissions, threads)
+        burst_seconds = time.monotonic() - t0
+        stop.set()
+        for w in watchers:
+            w.join(10)
+        # Reads while the queue is full and the worker still capped: the backlog alone.
+        backlog: list[float] = []
+        with system.client() as http:
+            for _ in range(20):
+                t1 = time.monotonic()
+                http.get(f"/api/v1/submissions/{seed.submission_id}").raise_for_status()
+                backlog.append(time.monotonic() - t1)
+        queued_after = _query_one(
+            database_url, "SELECT count(*) FROM submissions WHERE status = 'queued'"
+        )
+        _set_rate_limit(redis_server.url, None)
+        settled = wait_all_done(database_url, settle)
+        after = load.submit_one(1)
+        load.close()
+        outcomes = [seed, *outcomes, after]
+        wait_all_done(database_url, settle)
+        result = tally(database_url, outcomes)
+        refused = [o for o in outcomes if o.codes[-1:] == [429]]
+        accepted_before_first_429 = (
+            sum(o.accepted and o.sent < min(r.answered for r in refused) for o in outcomes)
+            if refused
+            else None
+        )
+        return Report(
+            "10x capacity burst",
+            result,
+            settled,
+            [f"{submissions} POSTs in {burst_seconds:.1f} s vs {rate}/s capacity"],
+            outcomes,
+            {
+                "rate limit replies": replies,
+                "burst seconds": burst_seconds,
+                "capacity during burst": rate * burst_seconds,
+                "times capacity": submissions / (rate * burst_seconds),
+                "429": len(refused),
+                "429 without Retry-After": sum(not o.retry_after for o in refused),
+                "accepted before first 429": accepted_before_first_429,
+                "max queued sampled": max(queued, default=0),
+                "queue samples": len(queued),
+                "GET p50 s": statistics.median(latencies) if latencies else float("nan"),
+                "GET p95 s": _percentile(latencies, 0.95),
+                "GET max s": max(latencies, default=float("nan")),
+                "GETs": len(latencies),
+                "queued after burst": queued_after,
+                "GET p50 s, full queue": statistics.median(backlog),
+                "GET p95 s, full queue": _percentile(backlog, 0.95),
+                "after burst": after.codes,
+            },
+            system.diagnostics(),
+        )

@@ -1,0 +1,272 @@
+"""Regrading: a submission graded again with a fresh reference, its old verdict kept.
+
+Every regrade appends to `submission_verdicts` (the first time also the original
+verdict), then replaces the submission's current verdict, all in one transaction.
+Like first grading, it is idempotent: a regrade job re-delivered regrades nothing
+twice (one history row per submission and job), and it never touches a submission
+that is still queued or running (its first grading will use the current code).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from exercises.model import Verdict
+from exercises.registry import get_kind
+from exercises.spec import ExerciseSpec
+from service.data.models import (
+    ExerciseVersion,
+    JobStatus,
+    RegradeJob,
+    Submission,
+    SubmissionStatus,
+    SubmissionVerdict,
+    Variant,
+    utcnow,
+)
+from service.data.session import session_scope
+from service.variants import as_domain, get_or_create_variant
+from worker.grading import run_code
+from worker.sandbox.errors import SandboxError
+
+log = logging.getLogger(__name__)
+
+FINAL = (SubmissionStatus.GRADED, SubmissionStatus.FAILED)
+WRITE_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one submission is regraded against."""
+
+    submission_id: int
+    status: SubmissionStatus
+    score: float | None
+    verdict: dict[str, Any] | None
+    answer: dict[str, Any]
+    version_id: int
+    variant_id: int
+    spec: ExerciseSpec
+    variant: Variant
+
+
+def regrade_submissions(
+    database_url: str, job_id: int, submission_ids: list[int]
+) -> dict[str, int]:
+    """Regrade a batch of a job's submissions; returns what happened, by outcome."""
+    _start(database_url, job_id)
+    counts = {"changed": 0, "unchanged": 0, "failed": 0, "skipped": 0}
+    for submission_id in submission_ids:
+        counts[regrade_one(database_url, job_id, submission_id)] += 1
+    _finish_if_complete(database_url, job_id)
+    return counts
+
+
+def regrade_one(database_url: str, job_id: int, submission_id: int) -> str:
+    """Regrade one submission for a job: "changed", "unchanged", "failed" or "skipped"."""
+    with session_scope(database_url) as db:
+        job = db.get(RegradeJob, job_id)
+        if job is None or _already(db, job_id, submission_id):
+            return "skipped"
+        target = _target(db, submission_id, job.against)
+        if target is None:
+            _count(db, job_id, "done")  # queued or running: graded afresh anyway
+            return "unchanged"
+    try:
+        reference, verdict = _judge(target)
+    except (DBAPIError, SandboxError):
+        raise  # infrastructure: the task is retried
+    except Exception as err:
+        # A defect in grading this one submission: keep its old verdict, record the failed
+        # attempt in its history and the job's count (with the traceback in the log), and
+        # go on with the rest of the job.
+        log.exception("regrading submission %s for job %s failed", submission_id, job_id)
+        return _record(database_url, job_id, target, None, None, f"regrade failed: {err}")
+    return _record(database_url, job_id, target, reference, verdict, None)
+
+
+def _already(db: Session, job_id: int, submission_id: int) -> bool:
+    return (
+        db.scalar(
+            select(SubmissionVerdict.id).where(
+                SubmissionVerdict.submission_id == submission_id,
+                SubmissionVerdict.regrade_job_id == job_id,
+            )
+        )
+        is not None
+    )
+
+
+def _target(db: Session, submission_id: int, against: str) -> Target | None:
+    submission = db.get(Submission, submission_id)
+    if submission is None or submission.status not in FINAL:
+        return None
+    version = db.get(ExerciseVersion, submission.exercise_version_id)
+    variant = db.get(Variant, submission.variant_id)
+    if version is None or variant is None:
+        raise LookupError(f"submission {submission_id} refers to a missing version or variant")
+    if against == "latest":
+        newest = db.scalar(
+            select(ExerciseVersion)
+            .where(ExerciseVersion.exercise_id == version.exercise_id)
+            .order_by(ExerciseVersion.number.desc())
+            .limit(1)
+        )
+        if newest is not None and newest.id != version.id:
+            version = newest
+            variant = get_or_create_variant(db, submission.user_id, version, variant.label)
+            db.flush()
+    return Target(
+        submission_id=submission.id,
+        status=submission.status,
+        score=submission.score,
+        verdict=submission.verdict,
+        answer=dict(submission.answer),
+        version_id=version.id,
+        variant_id=variant.id,
+        spec=ExerciseSpec.model_validate(version.spec),
+        variant=variant,
+    )
+
+
+def _judge(target: Target) -> tuple[dict[str, Any], Verdict]:
+    """Grade with a reference computed afresh (a regrade is how a fixed grader reaches old work)."""
+    spec, domain = target.spec, as_domain(target.variant)
+    kind = get_kind(spec.kind)
+    reference = kind.compute_reference(spec, domain)
+    if kind.answer_type == "code":
+        job = kind.code_job(spec, domain, target.answer)
+        return reference, kind.grade_run(spec, domain, reference, run_code(job))
+    return reference, kind.grade(spec, domain, reference, target.answer.get("answers", {}))
+
+
+def _record(
+    database_url: str,
+    job_id: int,
+    target: Target,
+    reference: dict[str, Any] | None,
+    verdict: Verdict | None,
+    error: str | None,
+) -> str:
+    for attempt in range(WRITE_RETRIES):
+        try:
+            with session_scope(database_url) as db:
+                if reference is not None:
+                    db.execute(
+                        update(Variant)
+                        .where(Variant.id == target.variant_id)
+                        .values(reference=reference)
+                    )
+                return _write(db, job_id, target, verdict, error)
+        except IntegrityError:
+            # Another regrade of this submission took the same history number: go again.
+            if attempt == WRITE_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _write(
+    db: Session, job_id: int, target: Target, verdict: Verdict | None, error: str | None
+) -> str:
+    if _already(db, job_id, target.submission_id):
+        return "skipped"
+    submission = db.get(Submission, target.submission_id)
+    if submission is None or submission.status not in FINAL:
+        _count(db, job_id, "done")
+        return "unchanged"
+    number = db.scalar(
+        select(func.max(SubmissionVerdict.number)).where(
+            SubmissionVerdict.submission_id == submission.id
+        )
+    )
+    if number is None:
+        db.add(_snapshot(submission, 1))
+        number = 1
+    now = utcnow()
+    data = verdict.to_dict() if verdict is not None else None
+    db.add(
+        SubmissionVerdict(
+            submission_id=submission.id,
+            number=number + 1,
+            regrade_job_id=job_id,
+            exercise_version_id=target.version_id,
+            status=SubmissionStatus.GRADED if verdict is not None else SubmissionStatus.FAILED,
+            verdict=data,
+            score=verdict.score if verdict is not None else None,
+            error=error,
+            graded_at=now,
+        )
+    )
+    if verdict is None:
+        _count(db, job_id, "failed")
+        return "failed"
+    changed = _differs(submission, verdict)
+    submission.verdict = data
+    submission.score = verdict.score
+    submission.status = SubmissionStatus.GRADED
+    submission.error = None
+    submission.graded_at = now
+    submission.updated_at = now
+    submission.exercise_version_id = target.version_id
+    submission.variant_id = target.variant_id
+    db.flush()
+    _count(db, job_id, "changed" if changed else "done")
+    return "changed" if changed else "unchanged"
+
+
+def _snapshot(submission: Submission, number: int) -> SubmissionVerdict:
+    return SubmissionVerdict(
+        submission_id=submission.id,
+        number=number,
+        regrade_job_id=None,
+        exercise_version_id=submission.exercise_version_id,
+        status=submission.status,
+        verdict=submission.verdict,
+        score=submission.score,
+        error=submission.error,
+        graded_at=submission.graded_at,
+    )
+
+
+def _differs(submission: Submission, verdict: Verdict) -> bool:
+    if submission.status != SubmissionStatus.GRADED or submission.score != verdict.score:
+        return True
+    old = {p["part"]: p["correct"] for p in (submission.verdict or {}).get("parts", [])}
+    return old != {p.part: p.correct for p in verdict.parts}
+
+
+def _count(db: Session, job_id: int, outcome: str) -> None:
+    values: dict[str, Any] = {"done": RegradeJob.done + 1}
+    if outcome == "changed":
+        values["changed"] = RegradeJob.changed + 1
+    if outcome == "failed":
+        values = {"failed": RegradeJob.failed + 1}
+    db.execute(update(RegradeJob).where(RegradeJob.id == job_id).values(**values))
+
+
+def _start(database_url: str, job_id: int) -> None:
+    with session_scope(database_url) as db:
+        db.execute(
+            update(RegradeJob)
+            .where(RegradeJob.id == job_id, RegradeJob.status == JobStatus.QUEUED)
+            .values(status=JobStatus.RUNNING, started_at=utcnow())
+        )
+
+
+def _finish_if_complete(database_url: str, job_id: int) -> None:
+    with session_scope(database_url) as db:
+        db.execute(
+            update(RegradeJob)
+            .where(
+                RegradeJob.id == job_id,
+                RegradeJob.status != JobStatus.DONE,
+                RegradeJob.done + RegradeJob.failed >= RegradeJob.total,
+            )
+            .values(status=JobStatus.DONE, finished_at=utcnow())
+        )
