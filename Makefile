@@ -34,7 +34,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 bench: install
-	$(PY) bench/sandbox.py
+	$(PY) bench/run_all.py
 
 # Regenerate the pinned versions CI installs, from the current venv.
 lock: install

@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import api, ops, portal, problems, queueing, security, webdb
 from service.config import Settings, load_settings
+
+
+def _ratelimit_storage(settings: Settings) -> str:
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return settings.broker_url
+    return "memory://"
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
@@ -22,7 +29,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not settings.dev,
         WTF_CSRF_TIME_LIMIT=None,
-        RATELIMIT_STORAGE_URI="memory://",
+        # Limits shared by every web process: in the broker's Redis when there is one.
+        RATELIMIT_STORAGE_URI=_ratelimit_storage(settings),
+        RATELIMIT_KEY_PREFIX=str(settings.broker_transport_options.get("global_keyprefix", ""))
+        + "ratelimit",
+        # While that Redis is down the limits count in memory, per process: an outage of the
+        # broker must not turn every request into a 500 (submissions are still accepted then).
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_SWALLOW_ERRORS=True,
     )
     app.config.from_prefixed_env("GRADSCHOOL_FLASK")
     app.config.update(overrides)
@@ -34,4 +48,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     queueing.init_app(app)
     api.init_app(app)
     portal.init_app(app)
+    if settings.trust_proxy_hops:
+        # Behind that many reverse proxies, each appending to X-Forwarded-For/-Proto: the
+        # client's address (for rate limits and logs) and scheme come from them. Never trust
+        # the headers without a proxy that sets them, or any client could pick its address.
+        hops = settings.trust_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from exercises.spec import ExerciseSpec
 from service.data.models import Exercise, ExerciseVersion
@@ -75,14 +78,37 @@ def list_exercises(db: Session) -> list[Exercise]:
 
 def get_exercise(db: Session, slug: str) -> Exercise:
     """The exercise with `slug`, or NotFound."""
-    exercise = db.scalar(
-        select(Exercise).where(Exercise.slug == slug).options(selectinload(Exercise.versions))
+    exercise = (
+        db.execute(
+            select(Exercise).where(Exercise.slug == slug).options(joinedload(Exercise.versions))
+        )
+        .unique()
+        .scalar_one_or_none()
     )
     if exercise is None or not exercise.versions:
         raise NotFound(f"no exercise with slug {slug!r}")
+    for version in exercise.versions:  # the reverse side, so no query asks for it again
+        set_committed_value(version, "exercise", exercise)
     return exercise
 
 
+_SPECS: OrderedDict[str, ExerciseSpec] = OrderedDict()
+_SPEC_CACHE_SIZE = 512
+_SPECS_LOCK = threading.Lock()
+
+
 def spec_of(version: ExerciseVersion) -> ExerciseSpec:
-    """The validated spec stored with a version."""
-    return ExerciseSpec.model_validate(version.spec)
+    """The validated spec stored with a version.
+
+    Versions are immutable and named by their content hash, so the parsed, validated spec
+    (about a millisecond of pydantic and cross-field checks) is cached by that hash.
+    """
+    with _SPECS_LOCK:
+        spec = _SPECS.get(version.content_hash)
+    if spec is None:
+        spec = ExerciseSpec.model_validate(version.spec)
+        with _SPECS_LOCK:
+            _SPECS[version.content_hash] = spec
+            if len(_SPECS) > _SPEC_CACHE_SIZE:
+                _SPECS.popitem(last=False)
+    return spec

@@ -34,6 +34,8 @@ class Settings:
     sweep_after_seconds: float = 120.0
     # A submission `running` this long lost its worker (longer than the task's hard time limit).
     running_grace_seconds: float = 120.0
+    # Reverse proxies in front of the web whose X-Forwarded-For/-Proto to believe (0: none).
+    trust_proxy_hops: int = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -82,6 +84,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dev: bool | None 
     mode = env.get("GRADING_MODE", "celery")
     if mode not in ("celery", "inline"):
         raise ConfigError(f"GRADING_MODE must be 'celery' or 'inline', not {mode!r}")
+    hops = env.get("TRUST_PROXY_HOPS") or "0"
+    if not hops.isdigit():
+        raise ConfigError(f"TRUST_PROXY_HOPS must be a whole number of proxies, not {hops!r}")
     return Settings(
         database_url=database_url,
         broker_url=broker_url,
@@ -93,6 +98,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dev: bool | None 
         max_queue_depth=int(env.get("MAX_QUEUE_DEPTH", "5000")),
         sweep_after_seconds=float(env.get("SWEEP_AFTER_SECONDS", "120")),
         running_grace_seconds=float(env.get("RUNNING_GRACE_SECONDS", "120")),
+        trust_proxy_hops=int(hops),
     )
 
 

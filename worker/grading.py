@@ -12,7 +12,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
 from exercises.codejob import CodeRun
@@ -20,6 +20,7 @@ from exercises.model import Variant as DomainVariant
 from exercises.model import Verdict
 from exercises.registry import get_kind
 from exercises.spec import ExerciseSpec
+from service.catalog import spec_of
 from service.data.models import ExerciseVersion, Submission, SubmissionStatus, Variant, utcnow
 from service.data.session import session_scope
 from service.variants import as_domain
@@ -179,14 +180,17 @@ def grade_submission(database_url: str, submission_id: int) -> str:
     if token is None:
         return "skipped"
     with session_scope(database_url) as db:
-        submission = db.get(Submission, submission_id)
-        if submission is None:
+        # The submission with its version and variant in one round trip.
+        row = db.execute(
+            select(Submission, ExerciseVersion, Variant)
+            .join(ExerciseVersion, Submission.exercise_version_id == ExerciseVersion.id)
+            .join(Variant, Submission.variant_id == Variant.id)
+            .where(Submission.id == submission_id)
+        ).one_or_none()
+        if row is None:
             return "skipped"
-        version = db.get(ExerciseVersion, submission.exercise_version_id)
-        variant = db.get(Variant, submission.variant_id)
-        if version is None or variant is None:
-            raise LookupError(f"submission {submission_id} refers to a missing version or variant")
-        spec = ExerciseSpec.model_validate(version.spec)
+        submission, version, variant = row
+        spec = spec_of(version)  # parsed once per version and process
     try:
         verdict = _judge(database_url, submission, spec, variant)
     except DBAPIError:

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, g, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from service.data.models import ApiToken, User
 from service.errors import BadRequest, NotFound, Unauthorized, ValidationFailed
@@ -81,7 +82,11 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send an API token as `Authorization: Bearer <token>`")
     db = get_db()
-    row = db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
+    row = db.scalar(
+        select(ApiToken)
+        .where(ApiToken.token_hash == hash_token(token.strip()))
+        .options(joinedload(ApiToken.user))  # one round trip for the token and its user
+    )
     now = datetime.now(UTC)
     if row is None or row.revoked_at is not None:
         raise Unauthorized("the API token is invalid or revoked")

@@ -218,6 +218,8 @@ class Submission(Base):
     """One answer to one exercise version, and its grading."""
 
     __tablename__ = "submissions"
+    # Values computed by the database at INSERT (the attempt number) come back by RETURNING.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key"),
         Index("ix_submissions_user_id_exercise_version_id", "user_id", "exercise_version_id"),

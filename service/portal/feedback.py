@@ -1,25 +1,53 @@
 """What the learner sees of a submission: status, per-part feedback, and the annotated graph.
 
-The API's submission view stays as it is; the portal adds the learner's own values and
-autograd's, and the graph with the gradient at every node, after grading.
+Everything starts from `service.coursework.submission_view_for`, as in the API, so an
+assignment's feedback policy decides here too; where it shows feedback, the portal adds the
+learner's own values and autograd's, and the graph with the gradient at every node.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from exercises.spec import ExerciseSpec, PartSpec
-from service.coursework import HIDDEN_MESSAGE
-from service.data.models import Submission, SubmissionStatus
+from service.coursework import submission_view_for
+from service.data.models import Submission, SubmissionStatus, User
 from service.portal.graph import Graph, add_gradients, annotate, forward_graph
-from service.submissions import submission_view
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One submission as its viewer may see it.
+
+    `view` comes from `service.coursework.submission_view_for`, the policy's one door: while
+    the assignment hides feedback it has the status but no score, correctness or verdict.
+    Templates read the numbers from `view`, never from `submission` (whose columns hold
+    everything, hidden or not); `submission` is there for where and when it was answered.
+    """
+
+    submission: Submission
+    view: dict[str, Any]
+
+    @property
+    def hidden(self) -> bool:
+        """True while the feedback policy hides this work's verdict from the viewer."""
+        return bool(self.view["feedback"] == "hidden")
+
+
+def attempts_as_seen(db: Session, submissions: Iterable[Submission], viewer: User) -> list[Attempt]:
+    """The submissions, each with the view of it that `viewer` may see now."""
+    return [Attempt(s, submission_view_for(db, s, viewer)) for s in submissions]
 
 
 def reveals_answers(submission: Submission, visible: bool) -> bool:
     """Whether autograd's values are shown beside the learner's.
 
     Once graded, and where the assignment's feedback policy shows feedback at all
-    (`service.coursework.can_see_feedback`): practice and ordinary homework reveal the
+    (`service.coursework.submission_view_for`): practice and ordinary homework reveal the
     correct gradient at every node, which is the point of the graph; an exam hides it.
     """
     return visible and submission.status == SubmissionStatus.GRADED
@@ -92,27 +120,27 @@ def feedback_graph(
     return graph
 
 
-def feedback(spec: ExerciseSpec, submission: Submission, visible: bool) -> dict[str, Any]:
-    """Everything the result panel shows for one submission (`visible`: the feedback policy)."""
-    view = submission_view(submission)
-    if not visible:
-        hidden_message = HIDDEN_MESSAGE.get(
-            submission.assignment.feedback.value if submission.assignment else "", ""
-        )
+def feedback(spec: ExerciseSpec, attempt: Attempt) -> dict[str, Any]:
+    """Everything the result panel shows for one submission, as the feedback policy allows.
+
+    Hidden work keeps the view's status and the policy's message, and nothing of the verdict:
+    no parts, expected values, diagnoses, grader output or graph with gradients.
+    """
+    view = dict(attempt.view)
+    if attempt.hidden:
         view.update(
             {
                 "hidden": True,
-                "score": None,
-                "correct": None,
+                "reveal": False,
                 "parts_list": [],
                 "graph": None,
-                "message": hidden_message,
                 "details": {},
                 "diagnosed": [],
             }
         )
         return view
-    reveal = reveals_answers(submission, visible)
+    submission = attempt.submission
+    reveal = reveals_answers(submission, True)
     parts = part_feedback(spec, submission, reveal)
     graded = submission.status == SubmissionStatus.GRADED
     variant = submission.variant

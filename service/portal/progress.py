@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exercises.spec import ExerciseSpec
-from service.assignments import effective_due, extension_for, feedback_visible
-from service.catalog import list_exercises, spec_of
-from service.data.models import Assignment, Exercise, ExerciseVersion, Submission, utcnow
+from service.catalog import spec_of
+from service.coursework import can_see_feedback
+from service.data.models import Exercise, ExerciseVersion, Submission, User
+from service.exercise_access import visible_exercises
 
 
 @dataclass(frozen=True)
@@ -49,36 +50,39 @@ class TopicMastery:
         return round(100 * self.best_mean)
 
 
-def catalog_progress(db: Session, user_id: int) -> list[ExerciseProgress]:
-    """Every exercise with this learner's attempt count and best score.
+def catalog_progress(db: Session, user: User) -> list[ExerciseProgress]:
+    """Every exercise the user may see (the catalog and their courses' own), with this
+    learner's attempt count and best score.
 
-    Scores of assignment work count only once that assignment's feedback policy shows
-    them (an exam's score must not leak through the dashboard).
+    Every attempt counts as attempted (its status is never hidden), but a score counts only
+    where the feedback policy shows it to the learner (`can_see_feedback`): an exam's score
+    must not leak through the dashboard's marks and mastery.
     """
     rows = db.execute(
-        select(ExerciseVersion.exercise_id, Submission.score, Submission.assignment_id)
+        select(
+            ExerciseVersion.exercise_id,
+            Submission.id,
+            Submission.score,
+            Submission.assignment_id,
+        )
         .join(Submission, Submission.exercise_version_id == ExerciseVersion.id)
-        .where(Submission.user_id == user_id)
+        .where(Submission.user_id == user.id)
     ).all()
-    now = utcnow()
+    # The policy's answer depends on the assignment, the learner and the viewer (here one
+    # and the same), not on the submission: ask once per assignment.
     shown: dict[int | None, bool] = {None: True}
     stats: dict[int, tuple[int, float | None]] = {}
-    for exercise_id, score, assignment_id in rows:
+    for exercise_id, submission_id, score, assignment_id in rows:
         if assignment_id not in shown:
-            assignment = db.get(Assignment, assignment_id)
-            due = (
-                effective_due(assignment, extension_for(db, assignment, user_id))
-                if assignment
-                else None
-            )
-            shown[assignment_id] = feedback_visible(assignment, now, due)
+            submission = db.get(Submission, submission_id)
+            shown[assignment_id] = submission is not None and can_see_feedback(db, submission, user)
         attempts, best = stats.get(exercise_id, (0, None))
         if shown[assignment_id] and score is not None:
             best = score if best is None else max(best, score)
         stats[exercise_id] = (attempts + 1, best)
     items = [
         ExerciseProgress(e, spec_of(e.current_version), *stats.get(e.id, (0, None)))
-        for e in list_exercises(db)
+        for e in visible_exercises(db, user)
     ]
     return sorted(items, key=lambda i: (i.spec.difficulty, i.spec.title))
 

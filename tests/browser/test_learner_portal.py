@@ -237,3 +237,49 @@ def test_exercise_text_cannot_run_script(session: Session, stack: Stack) -> None
     # Clicking what KaTeX drew for \href runs nothing either.
     statement.locator(".katex").last.click()
     assert page.evaluate("window.__pwned") is None
+
+
+def test_an_exam_hides_its_feedback_live_and_closes_practice(
+    session: Session, stack: Stack
+) -> None:
+    s, page = session, session.page
+    code = _course(stack, feedback="after_due")
+    s.sign_up()
+    s.go("/join")
+    page.get_by_label("Course code").fill(code)
+    page.get_by_role("button", name="Join").click()
+    page.wait_for_url(stack.base_url + "/")
+    card = page.locator("[data-assignment]")
+    assert "feedback after the due date" in card.inner_text()
+    card.get_by_role("link", name="Gradients of a single sigmoid neuron").click()
+    page.wait_for_selector("html[data-portal-ready]", state="attached")
+    assert "practise outside" not in page.locator(".assignment-banner").inner_text()
+    truth = oracle(params_on_page(s))
+    for name in ("w", "b", "x"):
+        page.get_by_label(f"∂L/∂{name}").fill(f"{truth[name]:.6e}")
+    page.get_by_role("button", name="Submit answer").click()
+    s.wait_graded()
+    # Swapped in live when grading ends: the status, and nothing of the verdict.
+    result = page.locator("#result")
+    assert result.get_attribute("data-status") == "graded"
+    assert result.locator("[data-feedback-hidden]").count() == 1
+    assert result.locator("[data-score], .part-result, svg").count() == 0
+    assert page.locator("#history [data-score-cell]").all_inner_texts() == ["hidden"]
+    s.screenshot("exam-feedback-hidden")
+
+    # Practice on the same exercise would tell whether the exam answer is right: refused.
+    s.go("/exercises/sigmoid-neuron")
+    assert "Week 1: the chain rule" in page.locator("[data-practice-closed]").inner_text()
+    page.get_by_label("∂L/∂w").fill("0.5")
+    page.get_by_role("button", name="Submit answer").click()
+    page.wait_for_selector("html[data-portal-ready]", state="attached")
+    refusal = page.locator("#answer-form [role=alert]")
+    assert "whose feedback is hidden" in refusal.inner_text()
+    assert page.get_by_label("∂L/∂w").input_value() == "0.5"  # the answer is kept
+    s.screenshot("exam-practice-closed")
+    # The refused form answered 409, which Chromium logs; that one console line is expected.
+    assert [e for e in s.errors if "409" not in e] == []
+    s.errors.clear()
+    page.locator("[data-practice-closed] a").click()
+    page.wait_for_selector("html[data-portal-ready]", state="attached")
+    assert "Week 1: the chain rule" in page.locator(".assignment-banner").inner_text()

@@ -12,14 +12,23 @@ import numpy as np
 import pytest
 import torch
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from exercises.catalog import load_builtin_catalog
 from exercises.spec import ExerciseSpec
 from service.assignments import ItemSpec, create_assignment
+from service.authoring import save_version
 from service.catalog import upsert_exercise
 from service.config import Settings
 from service.courses import create_course, rotate_join_code
-from service.data.models import utcnow
+from service.data.models import (
+    Assignment,
+    Exercise,
+    ExerciseVersion,
+    Submission,
+    Variant,
+    utcnow,
+)
 from service.data.session import session_scope
 from service.users import create_user
 from tests.service.test_api import torch_grads
@@ -309,3 +318,160 @@ def test_exam_feedback_stays_hidden_until_the_due_date(
     assert status["score"] is None and status["parts"] == {}
     home = client.get("/").get_data(as_text=True)
     assert "data-solved>0<" in home  # the exam's full marks do not show as progress yet
+
+
+# ---- integration with the instructor API: feedback policy, course exercises, exams ------------
+
+
+def _exam_answered_in_full(client: FlaskClient, settings: Settings) -> tuple[int, int]:
+    """A learner joins a course whose exam (feedback after the due date) holds the sigmoid
+    neuron and answers it with full marks; returns (assignment id, submission id)."""
+    code = _course_with_assignment(settings, "after_due")
+    signed_up(client)
+    join(client, code)
+    aid = re.search(r'data-assignment="(\d+)"', client.get("/").get_data(as_text=True))
+    assert aid
+    url = f"/exercises/sigmoid-neuron?assignment={aid.group(1)}"
+    page = client.get(url).get_data(as_text=True)
+    p = own_numbers(page)
+    grads = torch_grads(p["x"], p["w"], p["b"])
+    form = {f"part-{k}": repr(v) for k, v in grads.items()} | {"csrf_token": csrf(page)}
+    resp = client.post(url, data=form)
+    assert resp.status_code == 302
+    return int(aid.group(1)), submission_id(resp.headers["Location"])
+
+
+def _history_scores(page: str) -> list[str]:
+    table = page.split('id="history"', 1)[1].split("</table>", 1)[0]
+    return [cell.strip() for cell in re.findall(r"<td[^>]*data-score-cell[^>]*>(.*?)</td>", table)]
+
+
+def test_hidden_exam_work_shows_no_score_anywhere_in_the_portal(
+    client: FlaskClient, settings: Settings
+) -> None:
+    aid, sid = _exam_answered_in_full(client, settings)
+    # The live status: its grading's progress, nothing of its verdict.
+    status = client.get(f"/submissions/{sid}.json").get_json()
+    assert status["status"] == "graded" and status["feedback"] == "hidden"
+    assert status["score"] is None and status["correct"] is None and status["parts"] == {}
+    assert "details" not in status
+    pages = {
+        "exam page": client.get(f"/exercises/sigmoid-neuron?assignment={aid}&submission={sid}"),
+        "practice page": client.get(f"/exercises/sigmoid-neuron?submission={sid}"),
+        "live fragment": client.get(f"/submissions/{sid}/feedback"),
+    }
+    for where, resp in pages.items():
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 200, where
+        assert "data-feedback-hidden" in html and "Score:" not in html, where
+        assert "100%" not in html and "∂L/∂w" not in html and "<dt>Autograd" not in html, where
+        assert "solved-badge" not in html and "part-result" not in html, where
+        assert _history_scores(html) == ["hidden"], where
+    home = client.get("/").get_data(as_text=True)
+    recent = home.split('id="recent-title"', 1)[1].split("</section>", 1)[0]
+    assert "graded" in recent and "%" not in recent and "feedback hidden" in recent
+    assert "data-solved>0<" in home and "100%" not in home
+    neuron = home.split('data-slug="sigmoid-neuron"', 1)[1].split("</li>", 1)[0]
+    assert "attempted" in neuron and "solved" not in neuron and "%" not in neuron
+
+    # Once the due date has passed, the same places show the verdict.
+    with session_scope(settings.database_url) as db:
+        exam = db.get(Assignment, aid)
+        assert exam is not None
+        exam.opens_at = utcnow() - timedelta(days=2)
+        exam.due_at = utcnow() - timedelta(minutes=1)
+    status = client.get(f"/submissions/{sid}.json").get_json()
+    assert status["feedback"] == "shown" and status["score"] == 1.0
+    page = client.get(f"/exercises/sigmoid-neuron?submission={sid}").get_data(as_text=True)
+    assert "Score: 100%" in page and _history_scores(page) == ["100%"]
+    home = client.get("/").get_data(as_text=True)
+    assert "data-solved>1<" in home
+    assert "100%" in home.split('id="recent-title"', 1)[1].split("</section>", 1)[0]
+
+
+def test_the_portal_shows_submissions_to_their_owner_only(
+    client: FlaskClient, factory: Factory
+) -> None:
+    learner, instructor = factory.user_with_token(), factory.user_with_token("instructor")
+    sid = client.post(
+        "/api/v1/exercises/sigmoid-neuron/submissions",
+        json={"answers": {"w": 1, "b": 1, "x": 1}},
+        headers=learner["headers"],
+    ).get_json()["id"]
+    login(client, instructor["email"], instructor["password"])
+    assert client.get(f"/submissions/{sid}.json").status_code == 404
+    assert client.get(f"/submissions/{sid}/feedback").status_code == 404
+
+
+def _course_exercise(settings: Settings) -> str:
+    """A course with an exercise authored in it; returns the course's join code."""
+    data = next(e for e in load_builtin_catalog() if e.slug == "sigmoid-neuron-formula")
+    spec = data.model_dump(mode="json") | {"slug": "course-only", "title": "Course-only neuron"}
+    with session_scope(settings.database_url) as db:
+        teacher = create_user(db, "author@example.test", "teach-autograd", "instructor")
+        course = create_course(db, teacher, "C-own", "Own exercises")
+        save_version(db, course, teacher, ExerciseSpec.model_validate(spec))
+        return rotate_join_code(db, course)
+
+
+def test_a_course_exercise_is_not_found_for_non_members(
+    client: FlaskClient, settings: Settings
+) -> None:
+    code = _course_exercise(settings)
+    signed_up(client)
+    for path in (
+        "/exercises/course-only",
+        "/exercises/course-only?variant=worked-example",
+        "/exercises/course-only/preview?formula=x",
+    ):
+        assert client.get(path).status_code == 404, path
+    page = client.get("/exercises/sigmoid-neuron").get_data(as_text=True)
+    refused = client.post("/exercises/course-only", data={"csrf_token": csrf(page)})
+    assert refused.status_code == 404
+    assert "course-only" not in client.get("/").get_data(as_text=True)
+    with session_scope(settings.database_url) as db:  # no numbers were drawn for the outsider
+        drawn = db.scalars(
+            select(Variant.id)
+            .join(ExerciseVersion, Variant.exercise_version_id == ExerciseVersion.id)
+            .join(Exercise, ExerciseVersion.exercise_id == Exercise.id)
+            .where(Exercise.slug == "course-only")
+        ).all()
+        assert drawn == []
+    # Members see it in their catalog and may open it, its worked example and its preview.
+    join(client, code)
+    assert 'data-slug="course-only"' in client.get("/").get_data(as_text=True)
+    assert client.get("/exercises/course-only").status_code == 200
+    assert client.get("/exercises/course-only?variant=worked-example").status_code == 200
+    assert client.get("/exercises/course-only/preview?formula=x").get_json()["ok"] is True
+
+
+def test_practice_on_an_exercise_an_exam_hides_is_refused_with_a_form_message(
+    client: FlaskClient, settings: Settings, factory: Factory
+) -> None:
+    code = _course_with_assignment(settings, "after_due")
+    learner = factory.user_with_token()
+    login(client, learner["email"], learner["password"])
+    join(client, code)
+    api = client.post(
+        "/api/v1/exercises/sigmoid-neuron/submissions",
+        json={"answers": {"w": "0.5", "b": "0", "x": "0"}},
+        headers=learner["headers"],
+    )
+    assert api.status_code == 409
+    page = client.get("/exercises/sigmoid-neuron").get_data(as_text=True)
+    notice = page.split("data-practice-closed", 1)[1].split("</p>", 1)[0]
+    assert "Quiz" in notice and "?assignment=" in notice  # where to answer it instead
+    for query in ("", "?variant=worked-example"):
+        resp = client.post(
+            f"/exercises/sigmoid-neuron{query}",
+            data={"part-w": "0.5", "part-b": "0", "part-x": "0", "csrf_token": csrf(page)},
+        )
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 409, query
+        form = html.split('id="answer-form"', 1)[1].split("</form>", 1)[0]
+        message = re.search(r'<p class="form-error[^"]*" role="alert"[^>]*>(.*?)</p>', form, re.S)
+        assert message and message.group(1).strip() == api.get_json()["detail"], query
+        assert 'value="0.5"' in form, query  # the learner's answer is kept
+        assert 'id="result"' in html and "Internal" not in html
+    with session_scope(settings.database_url) as db:
+        assert db.scalars(select(Submission.id)).all() == []

@@ -27,12 +27,15 @@ import httpx
 import psycopg
 from celery import Celery
 
+from service.data.session import session_scope
 from service.processes import worker_argv
 from service.queueing import GRADE_TASK
+from service.users import create_token, create_user
 from tests.integration.faults.servers import PrivatePostgres, PrivateRedis
 from tests.integration.stack import GRADSCHOOL, Stack, free_port, prepare_database, wait_http
 
 SLUG = "sigmoid-neuron"
+PASSWORD = "correct-horse"  # every learner's (tests.integration.stack makes the first one)
 
 AUDIT_SQL = """
 CREATE TABLE fault_result_writes (
@@ -64,12 +67,19 @@ def libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def prepare(database_url: str) -> str:
-    """Migrate, load the catalog, create a learner, install the audit; returns the token."""
-    token = prepare_database(database_url)
+LEARNERS = 20  # the load's learners: a burst comes from many people, each under a rate limit
+
+
+def prepare(database_url: str, learners: int = 1) -> list[str]:
+    """Migrate, load the catalog, create learners, install the audit; returns their tokens."""
+    tokens = [prepare_database(database_url)]
+    with session_scope(database_url) as db:
+        for i in range(1, learners):
+            user = create_user(db, f"learner-{i}-{uuid.uuid4().hex[:6]}@example.test", PASSWORD)
+            tokens.append(create_token(db, user))
     with psycopg.connect(libpq(database_url), autocommit=True) as conn:
         conn.execute(AUDIT_SQL)  # type: ignore[arg-type]
-    return token
+    return tokens
 
 
 def pool_children(pid: int) -> list[int]:
@@ -96,6 +106,7 @@ class System:
     stack: Stack
     database_url: str
     redis: PrivateRedis
+    tokens: list[str]
     pg: PrivatePostgres | None = None
     worker_names: list[str] = field(default_factory=list)
     log_offsets: dict[str, int] = field(default_factory=dict)
@@ -168,12 +179,37 @@ class System:
         http = httpx.Client(base_url=self.stack.base_url, timeout=10, follow_redirects=False)
         page = http.get("/login").text
         csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-        resp = http.post(
-            "/login", data={"email": email, "password": "correct-horse", "csrf_token": csrf}
-        )
+        resp = http.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf})
         if resp.status_code != 302:
             raise RuntimeError(f"portal login failed: {resp.status_code}")
         return http
+
+    def control(self, command: str, **arguments: Any) -> list[Any]:
+        """A Celery remote-control command to every running worker; returns their replies."""
+        app = Celery("faults", broker=self.redis.url)
+        try:
+            replies: list[Any] = app.control.broadcast(
+                command,
+                arguments=arguments,
+                reply=True,
+                timeout=5,
+                limit=len(self.worker_names),  # then no need to wait out the timeout
+            )
+            return replies
+        finally:
+            app.close()
+
+    def pause_grading(self) -> None:
+        """Workers stop taking grading tasks (so that a backlog builds up in the broker)."""
+        replies = self.control("cancel_consumer", queue="numeric")
+        if len(replies) != len(self.worker_names):
+            raise RuntimeError(f"cancel_consumer: {replies} from {self.worker_names}")
+
+    def resume_grading(self) -> None:
+        """Workers take grading tasks again."""
+        replies = self.control("add_consumer", queue="numeric")
+        if len(replies) != len(self.worker_names):
+            raise RuntimeError(f"add_consumer: {replies} from {self.worker_names}")
 
     def send_duplicates(self, submission_ids: list[int]) -> None:
         """Publish a second grading task for each id, as a broker re-delivery would."""
@@ -221,10 +257,10 @@ def running_system(
     """Web (gunicorn), workers (name -> concurrency) and the sweeper (beat), torn down after."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = base_env(data_dir, database_url, redis_server.url, **(settings or {}))
-    token = prepare(database_url)
+    tokens = prepare(database_url, LEARNERS)
     port = free_port()
-    stack = Stack(base_url=f"http://127.0.0.1:{port}", env=env, token=token)
-    system = System(stack=stack, database_url=database_url, redis=redis_server, pg=pg)
+    stack = Stack(base_url=f"http://127.0.0.1:{port}", env=env, token=tokens[0])
+    system = System(stack, database_url, redis_server, tokens, pg)
     try:
         web = [*GRADSCHOOL, "web", "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers)]
         stack.start("web", web)
@@ -263,6 +299,7 @@ class Outcome:
     codes: list[int] = field(default_factory=list)
     retry_after: list[str] = field(default_factory=list)
     submission_id: int | None = None
+    detail: str = ""  # of the last refusal
     sent: float = 0.0
     answered: float = 0.0
 
@@ -273,6 +310,10 @@ class Outcome:
 
 
 _keys = itertools.count()
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 class Load:
@@ -286,10 +327,12 @@ class Load:
         self.system = system
         self.retry = retry
         self.patience = patience
-        with system.client() as http:
-            resp = http.get(f"/api/v1/exercises/{SLUG}")
-            resp.raise_for_status()
-            self.right = right_answers(resp.json()["variant"]["params"])
+        self.right: list[dict[str, float]] = []  # each learner has own numbers, own answers
+        with httpx.Client(base_url=system.stack.base_url, timeout=10) as http:
+            for token in system.tokens:
+                resp = http.get(f"/api/v1/exercises/{SLUG}", headers=_bearer(token))
+                resp.raise_for_status()
+                self.right.append(right_answers(resp.json()["variant"]["params"]))
         self.wrong = {"w": 0, "b": 0, "x": 0}
         self.run_id = uuid.uuid4().hex[:8]
         self.accepted = 0
@@ -300,26 +343,27 @@ class Load:
     def _http(self) -> httpx.Client:
         client: httpx.Client | None = getattr(self._local, "http", None)
         if client is None:
-            client = self.system.client()
+            client = httpx.Client(base_url=self.system.stack.base_url, timeout=10)
             self._local.http = client
             with self._lock:
                 self._clients.append(client)
         return client
 
     def submit_one(self, index: int, key: str | None = None) -> Outcome:
-        """POST one answer until it is accepted, refused for good, or patience runs out."""
-        right = index % 2 == 0
+        """POST one answer (learner and right or wrong by `index`) until it is accepted,
+        refused for good, or patience runs out."""
+        learner = index % len(self.right)
+        right = index // len(self.right) % 2 == 0
         key = key or f"{self.run_id}-{next(_keys)}"
         outcome = Outcome(key=key, expected_score=float(right))
-        body = {"answers": self.right if right else self.wrong}
+        body = {"answers": self.right[learner] if right else self.wrong}
+        headers = {"Idempotency-Key": key, **_bearer(self.system.tokens[learner])}
         outcome.sent = time.monotonic()
         end = outcome.sent + self.patience
         while time.monotonic() < end:
             try:
                 resp = self._http().post(
-                    f"/api/v1/exercises/{SLUG}/submissions",
-                    json=body,
-                    headers={"Idempotency-Key": key},
+                    f"/api/v1/exercises/{SLUG}/submissions", json=body, headers=headers
                 )
             except httpx.TransportError:
                 outcome.codes.append(0)
@@ -333,6 +377,8 @@ class Load:
                 break
             if "Retry-After" in resp.headers:
                 outcome.retry_after.append(resp.headers["Retry-After"])
+            if resp.status_code >= 400:
+                outcome.detail = resp.json().get("detail", "")
             if resp.status_code not in self.retry:
                 break
             # A real client waits Retry-After seconds; the tests wait less to stay short.

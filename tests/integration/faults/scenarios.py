@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import psycopg
-from celery import Celery
 
 from service.queueing import GRADE_TASK
 from tests.integration.faults.harness import (
@@ -78,25 +77,25 @@ def worker_kills(
 ) -> Report:
     """kill -9 of grading workers while they drain a backlog, with every message delivered twice.
 
-    Workers: `pool` (prefork, 2 processes) and `solo`. Each round: kill -9 one pool process
-    (its parent re-delivers the task it held); kill -9 the whole `solo` worker (its claimed and
-    prefetched messages stay unacknowledged in Redis: only the sweeper finds them) and start it
-    again; kill -9 the whole `pool` worker and start it again. Restarts do not wait for the new
-    worker, so the next fault may come while it still starts.
+    Workers: `pool` (prefork, 2 processes) and `solo`, paused while the backlog is sent. Each
+    round: kill -9 one pool process (its parent re-delivers the task it held); kill -9 the whole
+    `solo` worker (its claimed and prefetched messages stay unacknowledged in Redis: only the
+    sweeper finds them) and start it again; kill -9 the whole `pool` worker and start it again.
+    Restarts do not wait for the new worker, so the next fault may come while it still starts.
     """
     settings = {"SWEEP_AFTER_SECONDS": "6", "RUNNING_GRACE_SECONDS": "4"}
+    workers = {"pool": 2, "solo": 1}
     with running_system(
-        data_dir, database_url, redis_server, workers={}, settings=settings
+        data_dir, database_url, redis_server, workers=workers, settings=settings
     ) as system:
         load = Load(system)
-        # The workers start (slowly: torch) while the backlog builds up.
-        system.start_workers({"pool": 2, "solo": 1}, wait=False)
+        system.pause_grading()
         outcomes = load.burst(submissions)
         load.close()
         ids = [o.submission_id for o in outcomes if o.submission_id is not None]
         system.send_duplicates(ids)
         faults = [f"{len(ids)} duplicate deliveries"]
-        system.wait_ready(["pool", "solo"])
+        system.resume_grading()
 
         def kill_and_restart(name: str, concurrency: int) -> None:
             system.kill(name)
@@ -153,14 +152,12 @@ def broker_restarts(
 ) -> Report:
     """Redis killed and restarted empty while submissions wait in it; more arrive meanwhile."""
     settings = {"SWEEP_AFTER_SECONDS": "3", "RUNNING_GRACE_SECONDS": "4"}
-    with running_system(
-        data_dir, database_url, redis_server, workers={}, settings=settings
-    ) as system:
+    with running_system(data_dir, database_url, redis_server, settings=settings) as system:
         load = Load(system)
-        system.start_workers({"worker": 1}, wait=False)
+        system.pause_grading()
         outcomes = load.burst(submissions)
         in_broker = [redis_server.queue_length("numeric")]
-        system.wait_ready(["worker"])
+        system.resume_grading()
         faults: list[str] = []
         lost_messages: list[int] = []
         outage_posts: list[float] = []
@@ -329,14 +326,9 @@ def duplicate_posts(
         )
 
 
-def _set_rate_limit(redis_url: str, rate: str | None) -> list[Any]:
+def _set_rate_limit(system: System, rate: str | None) -> list[Any]:
     """Cap (or uncap) the workers' grading rate: a known capacity, whatever the machine."""
-    app = Celery("faults", broker=redis_url)
-    try:
-        replies: list[Any] = app.control.rate_limit(GRADE_TASK, rate or "0", reply=True, timeout=3)
-        return replies
-    finally:
-        app.close()
+    return system.control("rate_limit", task_name=GRADE_TASK, rate_limit=rate or "0")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -368,7 +360,7 @@ def overload(
         seed = load.submit_one(0)
         assert seed.submission_id is not None
         wait_until(database_url, lambda c: _done(c) >= 1, 30, "the first grading")
-        replies = _set_rate_limit(redis_server.url, f"{rate}/s")
+        replies = _set_rate_limit(system, f"{rate}/s")
         stop = threading.Event()
         queued: list[int] = []
         latencies: list[float] = []
@@ -410,7 +402,7 @@ def overload(
         queued_after = _query_one(
             database_url, "SELECT count(*) FROM submissions WHERE status = 'queued'"
         )
-        _set_rate_limit(redis_server.url, None)
+        _set_rate_limit(system, None)
         settled = wait_all_done(database_url, settle)
         after = load.submit_one(1)
         load.close()
@@ -436,6 +428,7 @@ def overload(
                 "times capacity": submissions / (rate * burst_seconds),
                 "429": len(refused),
                 "429 without Retry-After": sum(not o.retry_after for o in refused),
+                "429 for another reason": sum("queue is full" not in o.detail for o in refused),
                 "accepted before first 429": accepted_before_first_429,
                 "max queued sampled": max(queued, default=0),
                 "queue samples": len(queued),

@@ -51,7 +51,7 @@ def test_a_database_restart_answers_503_and_loses_no_accepted_submission(
 @pytest.fixture
 def web_app(database_url: str, tmp_path: Path) -> Iterator[tuple[Flask, str]]:
     """The web app in this process, on the private database; and the learner's API token."""
-    token = prepare(database_url)
+    (token,) = prepare(database_url)
     settings = Settings(
         database_url=database_url,
         broker_url="memory://",

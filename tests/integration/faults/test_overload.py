@@ -34,6 +34,7 @@ def test_a_burst_beyond_capacity_is_refused_at_the_depth_and_the_rest_graded(
     # Backpressure: refusals, each with Retry-After, and none before the queue could be full.
     assert notes["429"] > 0, context
     assert notes["429 without Retry-After"] == 0, context
+    assert notes["429 for another reason"] == 0, context  # e.g. a learner's own rate limit
     assert notes["accepted before first 429"] >= DEPTH, context
     # The queue stopped growing at the depth (give or take the POSTs in flight).
     assert DEPTH <= notes["max queued sampled"] <= DEPTH + THREADS, context
