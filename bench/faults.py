@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -100,6 +101,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every size")
     parser.add_argument("--only", default=",".join(RUNS), help="comma-separated scenarios")
     parser.add_argument("--json", type=Path, help="also write every figure as JSON here")
+    parser.add_argument("--keep-logs", action="store_true", help="keep every process's log")
     args = parser.parse_args()
     pg = PrivatePostgres()
     pg.start()
@@ -126,6 +128,10 @@ def main() -> None:
                 )
                 print(f"{name}: {rows[-1]}", flush=True)
             finally:
+                if args.keep_logs:
+                    print(f"{name}: logs in {data_dir}", flush=True)
+                else:
+                    shutil.rmtree(data_dir, ignore_errors=True)
                 redis_server.destroy()
                 if not pg.is_running():
                     pg.start()

@@ -87,6 +87,7 @@ async def _drive(
     """Send POSTs at `rate` for `seconds` and sample GETs; returns ids, POST ms, codes, GET ms."""
     n = int(rate * seconds)
     ids: list[int] = []
+    owners: dict[int, str] = {}
     post_ms: list[float] = []
     codes: Counter[str] = Counter()
     get_ms: list[float] = []
@@ -107,6 +108,7 @@ async def _drive(
                     codes[str(resp.status)] += 1
                     if resp.status == 202:
                         ids.append(int(body["id"]))
+                        owners[int(body["id"])] = token
             except (aiohttp.ClientError, TimeoutError) as err:
                 codes[type(err).__name__] += 1
             post_ms.append((time.perf_counter() - t0) * 1000)
@@ -118,13 +120,16 @@ async def _drive(
                     continue
                 sid = random.choice(ids)
                 t0 = time.perf_counter()
-                async with http.get(
-                    f"/api/v1/submissions/{sid}",
-                    headers={"Authorization": f"Bearer {stack.tokens[0]}"},
-                ) as resp:
-                    await resp.read()
-                    if resp.status in (200, 404):
-                        get_ms.append((time.perf_counter() - t0) * 1000)
+                try:
+                    async with http.get(
+                        f"/api/v1/submissions/{sid}",
+                        headers={"Authorization": f"Bearer {owners[sid]}"},
+                    ) as resp:
+                        await resp.read()
+                        if resp.status == 200:
+                            get_ms.append((time.perf_counter() - t0) * 1000)
+                except (aiohttp.ClientError, TimeoutError):
+                    codes["GET error"] += 1
 
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_gets(stop))

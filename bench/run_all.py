@@ -20,20 +20,11 @@ OUT = ROOT / "var" / "bench" / "load.json"
 PY = sys.executable
 
 RUNS: list[list[str]] = [
-    ["--scenario", "numeric", "--rates", "100,200,300,400,500", "--seconds", "8"],
-    [
-        "--scenario",
-        "numeric",
-        "--rates",
-        "100,200,300,400,500",
-        "--seconds",
-        "8",
-        "--mode",
-        "inline",
-    ],
-    ["--scenario", "formula", "--rates", "100,200,300", "--seconds", "6"],
-    ["--scenario", "code", "--rates", "25,50,75,100,125", "--seconds", "6"],
-    ["--scenario", "mix", "--rates", "150,300", "--seconds", "6"],
+    ["--scenario", "numeric", "--rates", "25,50,100,200", "--seconds", "6"],
+    ["--scenario", "numeric", "--rates", "25,50,100,200", "--seconds", "6", "--mode", "inline"],
+    ["--scenario", "formula", "--rates", "25,50,100", "--seconds", "5"],
+    ["--scenario", "code", "--rates", "10,25,50", "--seconds", "5"],
+    ["--scenario", "mix", "--rates", "50,100", "--seconds", "5"],
 ]
 
 

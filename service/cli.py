@@ -137,8 +137,9 @@ def exercises_validate(paths: tuple[str, ...]) -> None:
 @main.command()
 @click.option("--bind", default="0.0.0.0:8000", envvar="GRADSCHOOL_BIND")
 @click.option("--workers", default=2, type=int, envvar="WEB_CONCURRENCY")
-def web(bind: str, workers: int) -> None:
-    """Serve the portal and API under gunicorn."""
+@click.option("--threads", default=4, type=int, envvar="WEB_THREADS")
+def web(bind: str, workers: int, threads: int) -> None:
+    """Serve the portal and API under gunicorn (threaded workers: requests wait on the database)."""
     os.execvp(
         sys.executable,
         [
@@ -149,6 +150,8 @@ def web(bind: str, workers: int) -> None:
             bind,
             "--workers",
             str(workers),
+            "--threads",
+            str(threads),
             "--access-logfile",
             "-",
             "service.wsgi:app",

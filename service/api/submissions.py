@@ -7,13 +7,14 @@ from typing import Any, Literal
 
 from flask import request, url_for
 from pydantic import AwareDatetime, Field
+from sqlalchemy.orm import joinedload
 
 from service.access import STAFF, course_role, is_admin
 from service.api.blueprint import bp, current_user
 from service.api.models import Id, In, Out, Page, Slug
 from service.api.openapi import operation
 from service.coursework import submission_view_for
-from service.data.models import Submission, SubmissionStatus, User
+from service.data.models import ExerciseVersion, Submission, SubmissionStatus, User
 from service.errors import NotFound
 from service.idempotency import check_key
 from service.queueing import dispatcher
@@ -111,7 +112,15 @@ class VerdictHistory(Out):
 def visible_submission(user: User, submission_id: int) -> Submission:
     """A submission the caller may see: their own; staff: their courses'; admin: any."""
     db = get_db()
-    submission = db.get(Submission, submission_id)
+    # With its version, exercise and assignment: the view needs all three (one round trip).
+    submission = db.get(
+        Submission,
+        submission_id,
+        options=[
+            joinedload(Submission.exercise_version).joinedload(ExerciseVersion.exercise),
+            joinedload(Submission.assignment),
+        ],
+    )
     if submission is None:
         raise NotFound(f"no submission {submission_id}")
     if submission.user_id == user.id or is_admin(user):
