@@ -82,6 +82,25 @@ def _answer_of(answer_type: str, payload: dict[str, Any], validate: Any) -> dict
     return answer if answer_type == "code" else {"answers": answer}
 
 
+class KeyReused(ValidationFailed):
+    """An Idempotency-Key sent again with a different request (RFC draft: 422)."""
+
+    code = "idempotency-key-reused"
+    title = "Idempotency-Key reused"
+
+
+def _same_request(prior: Submission, slug: str, payload: Any) -> bool:
+    """True when a repeated POST asks for what the first one asked: same exercise, variant
+    and answer (so a retry is answered with the first submission, a new answer is not)."""
+    if not isinstance(payload, dict) or prior.exercise_version.exercise.slug != slug:
+        return False
+    if payload.get("variant", "seeded") != prior.variant.label:
+        return False
+    if "code" in prior.answer:
+        return bool(payload.get("code") == prior.answer["code"])
+    return bool(payload.get("answers") == prior.answer.get("answers"))
+
+
 def submit(
     db: Session,
     dispatcher: Dispatcher,
@@ -102,6 +121,12 @@ def submit(
             )
         )
         if prior is not None:
+            if not _same_request(prior, slug, payload):
+                raise KeyReused(
+                    "this Idempotency-Key was already used for a different answer or exercise;"
+                    " use a new key for a new answer",
+                    errors=[{"field": "Idempotency-Key", "message": "reused"}],
+                )
             return prior, False
     # Before any other work, so that refusing a burst costs the web as little as possible.
     if max_queue_depth is not None and _queue_depth(db, max_queue_depth) >= max_queue_depth:

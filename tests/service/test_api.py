@@ -263,3 +263,21 @@ def test_unknown_route_and_method_are_problems(
 ) -> None:
     assert_problem(client.get("/api/v1/nothing-here", headers=learner["headers"]), 404)
     assert_problem(client.delete("/api/v1/exercises", headers=learner["headers"]), 405)
+
+
+def test_idempotency_key_reused_for_a_different_answer_is_422(
+    client: FlaskClient, learner: dict[str, Any]
+) -> None:
+    headers = {**learner["headers"], "Idempotency-Key": "key-1"}
+    first = submit(client, headers, {"answers": {"w": 1, "b": 1, "x": 1}})
+    assert first.status_code == 202
+    other = submit(client, headers, {"answers": {"w": 2, "b": 1, "x": 1}})
+    assert assert_problem(other, 422)["type"].endswith("idempotency-key-reused")
+    elsewhere = client.post(
+        "/api/v1/exercises/sigmoid-neuron-formula/submissions",
+        json={"answers": {"w": 1, "b": 1, "x": 1}},
+        headers=headers,
+    )
+    assert assert_problem(elsewhere, 422)["type"].endswith("idempotency-key-reused")
+    again = submit(client, headers, {"answers": {"w": 1, "b": 1, "x": 1}})
+    assert again.status_code == 200 and again.get_json()["id"] == first.get_json()["id"]
