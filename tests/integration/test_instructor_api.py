@@ -51,8 +51,11 @@ def expect(resp: httpx.Response, status: int, stack: Stack) -> dict[str, Any]:
 
 
 def _scenario(stack: Stack) -> None:
-    prof = stack.client(instructor_token(stack))
-    learner = stack.client()
+    with stack.client(instructor_token(stack)) as prof, stack.client() as learner:
+        _steps(stack, prof, learner)
+
+
+def _steps(stack: Stack, prof: httpx.Client, learner: httpx.Client) -> None:
     course = expect(prof.post("/api/v1/courses", json={"code": "e2e", "title": "E2E"}), 201, stack)
     cid = course["id"]
     code = expect(prof.post(f"/api/v1/courses/{cid}/join-code"), 200, stack)["join_code"]
