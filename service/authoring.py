@@ -50,10 +50,7 @@ class DryRunPending(AppError):
     status = 503
     code = "dry-run-pending"
     title = "Dry run still running"
-
-    def __init__(self, detail: str = "", retry_after: int = 2, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        self.retry_after = retry_after
+    retry_after = 2
 
 
 class _NoAliases(yaml.SafeLoader):

@@ -11,11 +11,14 @@ class AppError(Exception):
     status = 500
     code = "internal-error"
     title = "Internal error"
+    retry_after: int | None = None  # seconds, sent as Retry-After when set
 
-    def __init__(self, detail: str = "", **extra: Any) -> None:
+    def __init__(self, detail: str = "", retry_after: int | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class ConfigError(AppError):
@@ -79,10 +82,7 @@ class TooManyRequests(AppError):
     status = 429
     code = "too-many-requests"
     title = "Too many requests"
-
-    def __init__(self, detail: str = "", retry_after: int = 1, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        self.retry_after = retry_after
+    retry_after = 1
 
 
 class ServiceUnavailable(AppError):
@@ -91,7 +91,4 @@ class ServiceUnavailable(AppError):
     status = 503
     code = "service-unavailable"
     title = "Service unavailable"
-
-    def __init__(self, detail: str = "", retry_after: int = 5, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        self.retry_after = retry_after
+    retry_after = 5

@@ -29,10 +29,7 @@ class KeyInUse(Conflict):
 
     code = "idempotency-key-in-use"
     title = "Idempotency-Key in use"
-
-    def __init__(self, detail: str = "", retry_after: int = 1, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        self.retry_after = retry_after
+    retry_after = 1
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:

@@ -61,9 +61,8 @@ def handle_app_error(err: AppError) -> Response:
     """Render a domain error with its status."""
     _rollback()
     headers = {}
-    retry_after = getattr(err, "retry_after", None)
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
+    if err.retry_after is not None:
+        headers["Retry-After"] = str(err.retry_after)
     return _render(err.status, err.code, err.title, err.detail, headers, **err.extra)
 
 

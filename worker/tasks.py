@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from service.background import DRY_RUN_TASK, REGRADE_TASK
@@ -10,18 +12,24 @@ from worker import authoring, grading, regrading, sweeper
 from worker.celery_app import celery_app, settings
 from worker.sandbox.errors import SandboxError
 
+# Every task that writes a result: acknowledged only once done (a lost worker means a
+# re-delivery), retried on database faults, and no Celery result (the row is the result).
+RELIABLE: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "retry_backoff": 0.5,
+    "ignore_result": True,
+}
+
 
 @celery_app.task(
+    **RELIABLE,
     name=GRADE_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
     soft_time_limit=60,
     time_limit=90,
     autoretry_for=(OperationalError, DBAPIError, SandboxError),
-    retry_backoff=0.5,
     retry_backoff_max=30,
     max_retries=20,
-    ignore_result=True,
 )
 def grade_submission(submission_id: int) -> str:
     """Grade one submission; idempotent, so a re-delivery writes nothing new."""
@@ -35,15 +43,12 @@ def sweep_submissions() -> int:
 
 
 @celery_app.task(
+    **RELIABLE,
     name=DRY_RUN_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
     soft_time_limit=60,
     time_limit=90,
     autoretry_for=(OperationalError, DBAPIError),
-    retry_backoff=0.5,
     max_retries=5,
-    ignore_result=True,
 )
 def dry_run_exercise(dry_run_id: int) -> str:
     """Check an authored exercise (reference, graph, worked example); the row is the result."""
@@ -51,16 +56,13 @@ def dry_run_exercise(dry_run_id: int) -> str:
 
 
 @celery_app.task(
+    **RELIABLE,
     name=REGRADE_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
     soft_time_limit=600,
     time_limit=660,
     autoretry_for=(OperationalError, DBAPIError, SandboxError),
-    retry_backoff=0.5,
     retry_backoff_max=30,
     max_retries=20,
-    ignore_result=True,
 )
 def regrade_submissions(job_id: int, submission_ids: list[int]) -> dict[str, int]:
     """Regrade a batch of a job's submissions; idempotent per submission and job."""
