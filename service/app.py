@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import api, ops, portal, problems, queueing, security, webdb
+from service import api, hotcache, ops, portal, problems, queueing, security, webdb
 from service.config import Settings, load_settings
 
 
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.config.update(overrides)
 
     ops.init_app(app)
+    hotcache.install()
     webdb.init_app(app)
     problems.init_app(app)
     security.init_app(app)

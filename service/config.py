@@ -36,6 +36,13 @@ class Settings:
     running_grace_seconds: float = 120.0
     # Reverse proxies in front of the web whose X-Forwarded-For/-Proto to believe (0: none).
     trust_proxy_hops: int = 0
+    # How long a web process may reuse what it looked up for an API token or a learner's
+    # practice on an exercise (0: never). A change made in this process takes effect at
+    # once; one made through another process (a revoked token, a new exam) within this.
+    hot_cache_seconds: float = 5.0
+    # Under load, how long a web process lets a batch of grading tasks fill (milliseconds):
+    # at most this much added latency, for fewer and fuller tasks (0: one task per answer).
+    grading_batch_ms: float = 20.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -99,7 +106,20 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dev: bool | None 
         sweep_after_seconds=float(env.get("SWEEP_AFTER_SECONDS", "120")),
         running_grace_seconds=float(env.get("RUNNING_GRACE_SECONDS", "120")),
         trust_proxy_hops=int(hops),
+        hot_cache_seconds=_seconds(env, "HOT_CACHE_SECONDS", "5"),
+        grading_batch_ms=_seconds(env, "GRADING_BATCH_MS", "20", "milliseconds"),
     )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: str, unit: str = "seconds") -> float:
+    text = env.get(name) or default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of {unit}, not {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise ConfigError(f"{name} must be between 0 and 3600 {unit}, not {text!r}")
+    return value
 
 
 def dev_secret_key(data_dir: Path) -> str:

@@ -5,7 +5,11 @@ The web enqueues by task name only, so it never imports worker code or torch.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
+import time
 from typing import Any, Protocol
 
 from celery import Celery, Task
@@ -13,6 +17,7 @@ from flask import Flask, current_app
 from kombu.exceptions import KombuError, OperationalError
 
 from service.config import Settings
+from service.logging_setup import TASK_REQUEST_ID_HEADER, current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +80,102 @@ class Dispatcher(Protocol):
         """Hand over; False when the broker could not take it (the sweeper will)."""
 
 
-class CeleryDispatcher:
-    """Send the grading task by name to the submission's queue."""
+# Most ids one grading task carries, per queue: numeric answers grade in about a
+# millisecond each, so a batch amortizes the task's and the database's fixed costs; code
+# answers run for up to seconds each, so they go one per task and spread over workers.
+BATCH_LIMITS = {"numeric": 64, "code": 1}
 
-    def __init__(self, celery_app: Celery) -> None:
+
+class CeleryDispatcher:
+    """Send grading tasks by name to the submission's queue, batched per queue.
+
+    `enqueue` only notes the id; a sender thread per process sends what has accumulated
+    as one task per queue (at most BATCH_LIMITS ids each). At low load a batch is the one
+    id just submitted, sent at once; under load (a send less than `linger_seconds` ago)
+    the next batch fills until then, so a process sends at most one task per queue per
+    linger and a batch carries about rate x linger ids. The submission row is
+    committed before `enqueue`, so ids lost with a process that dies before sending (or
+    refused by a broker outage) are still `queued` and the sweeper sends them again.
+    """
+
+    def __init__(self, celery_app: Celery, linger_seconds: float = 0.02) -> None:
         self.celery = celery_app
+        self.linger = linger_seconds
+        self.pending: dict[str, list[tuple[int, str | None]]] = {}
+        self.cond = threading.Condition()
+        self.sender: threading.Thread | None = None
+        self.pid = 0
 
     def enqueue(self, submission_id: int, queue: str) -> bool:
-        """Send the task; a broker outage leaves the submission queued for the sweeper."""
-        try:
-            self.celery.send_task(GRADE_TASK, args=[submission_id], queue=queue)
-        except (OperationalError, KombuError, OSError) as err:
-            log.warning("broker unavailable, submission %s left queued: %s", submission_id, err)
-            return False
+        """Note the id for the sender thread; True (a broker outage is the sweeper's)."""
+        with self.cond:
+            self._ensure_sender()
+            # With the request's id: the worker's log lines name the requests of its batch.
+            self.pending.setdefault(queue, []).append((submission_id, current_request_id()))
+            self.cond.notify()
         return True
+
+    def _ensure_sender(self) -> None:
+        # Started lazily in the process that enqueues: gunicorn forks its workers after the
+        # app is made, and a thread does not survive a fork.
+        if self.sender is None or self.pid != os.getpid() or not self.sender.is_alive():
+            self.pid = os.getpid()
+            self.pending = {}
+            self.sender = threading.Thread(target=self._run, name="grading-sender", daemon=True)
+            self.sender.start()
+            atexit.register(self.flush)
+
+    def _take(self) -> list[tuple[str, list[tuple[int, str | None]]]]:
+        batches: list[tuple[str, list[tuple[int, str | None]]]] = []
+        for queue, ids in self.pending.items():
+            limit = BATCH_LIMITS.get(queue, 1)
+            batches.extend((queue, ids[i : i + limit]) for i in range(0, len(ids), limit))
+        self.pending = {}
+        return batches
+
+    def _full(self) -> bool:
+        return any(len(ids) >= BATCH_LIMITS.get(q, 1) for q, ids in self.pending.items())
+
+    def _run(self) -> None:
+        last_send = 0.0
+        while True:
+            with self.cond:
+                while not self.pending:
+                    self.cond.wait()
+                # Under load (the last send was recent), let the batch fill for up to `linger`
+                # after it; when idle, send at once: a lone answer never waits.
+                until = last_send + self.linger
+                while not self._full() and (left := until - time.monotonic()) > 0:
+                    self.cond.wait(left)
+                batches = self._take()
+            last_send = time.monotonic()
+            self._send(batches)
+
+    def flush(self) -> None:
+        """Send what is pending now, in the calling thread (at exit; in tests)."""
+        with self.cond:
+            batches = self._take()
+        self._send(batches)
+
+    def _send(self, batches: list[tuple[str, list[tuple[int, str | None]]]]) -> None:
+        if not batches:
+            return
+        try:
+            with self.celery.producer_or_acquire() as producer:
+                for queue, entries in batches:
+                    ids = [submission_id for submission_id, _ in entries]
+                    request_ids = ",".join(rid for _, rid in entries if rid)
+                    self.celery.send_task(
+                        GRADE_TASK,
+                        args=[ids],
+                        queue=queue,
+                        producer=producer,
+                        headers={TASK_REQUEST_ID_HEADER: request_ids} if request_ids else None,
+                    )
+        except (OperationalError, KombuError, OSError) as err:
+            log.warning("broker unavailable, submissions %s left queued: %s", batches, err)
+        except Exception:  # never let the sender thread die: the sweeper has the ids
+            log.exception("sending grading tasks failed; submissions %s left queued", batches)
 
 
 class InlineDispatcher:
@@ -116,5 +203,7 @@ def init_app(app: Flask) -> None:
     celery_app = celery_init_app(app)
     settings: Settings = app.config["GRADSCHOOL"]
     app.extensions["gradschool.dispatcher"] = (
-        InlineDispatcher() if settings.grading_mode == "inline" else CeleryDispatcher(celery_app)
+        InlineDispatcher()
+        if settings.grading_mode == "inline"
+        else CeleryDispatcher(celery_app, settings.grading_batch_ms / 1000)
     )

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from exercises.errors import AnswerFormatError
 from exercises.registry import get_kind
+from service import hotcache
 from service.catalog import get_exercise, spec_of
 from service.data.models import (
     Exercise,
@@ -22,27 +25,41 @@ from service.data.models import (
     utcnow,
 )
 from service.errors import NotFound, TooManyRequests, ValidationFailed
+from service.hotcache import TtlCache
 from service.queueing import QUEUES, Dispatcher
-from service.variants import get_or_create_variant
+from service.variants import check_label, get_or_create_variant
 
 DEPTH_TTL_SECONDS = 0.5
-_full_since: dict[tuple[str, int], float] = {}
+
+
+class _DepthCount:
+    """The last count of the queue in this process, and what this process added since."""
+
+    def __init__(self) -> None:
+        self.counted_at = -1e9
+        self.depth = 0
+        self.added = 0
+
+
+_depths: dict[tuple[str, int], _DepthCount] = {}
+_depth_lock = threading.Lock()
 
 
 def _queue_depth(db: Session, limit: int) -> int:
-    """Queued submissions, counted only up to `limit`: the cost of the check on every POST
-    stays bounded however deep the queue (an index-only scan of (status, updated_at)).
+    """Queued submissions, counted only up to `limit` (an index-only scan of (status,
+    updated_at), so its cost stays bounded however deep the queue).
 
-    A full queue is remembered for half a second per process: under a burst, the refusals
-    (most of its POSTs) skip the query. An acceptance is always counted afresh, so a stale
-    count never lets the queue grow past the limit (beyond the POSTs in flight); a refusal
-    may come up to half a second after the queue fell below it, well within its Retry-After.
+    A count is reused for half a second per process, plus the submissions this process
+    accepted since: under a burst most POSTs skip the query. Other processes' acceptances
+    in that half second are not seen, so the queue may pass the limit by what all web
+    processes accept in half a second; the limit protects the workers, not an exact count.
     """
     key = (str(db.get_bind().engine.url), limit)
     now = time.monotonic()
-    full_since = _full_since.get(key)
-    if full_since is not None and now - full_since < DEPTH_TTL_SECONDS:
-        return limit
+    with _depth_lock:
+        count = _depths.setdefault(key, _DepthCount())
+        if now - count.counted_at < DEPTH_TTL_SECONDS:
+            return count.depth + count.added
     queued = (
         select(Submission.id)
         .where(Submission.status == SubmissionStatus.QUEUED)
@@ -50,11 +67,16 @@ def _queue_depth(db: Session, limit: int) -> int:
         .subquery()
     )
     depth = db.scalar(select(func.count()).select_from(queued)) or 0
-    if depth >= limit:
-        _full_since[key] = now
-    else:
-        _full_since.pop(key, None)
+    with _depth_lock:
+        count.counted_at, count.depth, count.added = now, depth, 0
     return depth
+
+
+def _accepted(db: Session, limit: int) -> None:
+    with _depth_lock:
+        count = _depths.get((str(db.get_bind().engine.url), limit))
+        if count is not None:
+            count.added += 1
 
 
 ENVELOPE = {"data": "answers", "code": "code"}
@@ -101,6 +123,53 @@ def _same_request(prior: Submission, slug: str, payload: Any) -> bool:
     return bool(payload.get("answers") == prior.answer.get("answers"))
 
 
+# (database, slug) -> the exercise and its current version, as detached snapshots
+# (hotcache.snapshot) merged into each request's session; shared by every learner.
+_EXERCISES: TtlCache[tuple[str, str], tuple[Exercise, ExerciseVersion]] = TtlCache(4096)
+# (database, user id, slug, variant label) -> (version id, variant id): the learner may
+# practise this version with that variant; see service/hotcache.py.
+_PRACTICE: TtlCache[tuple[str, int, str, str], tuple[int, int]] = TtlCache()
+
+
+def _current(db: Session, slug: str, cache_seconds: float) -> tuple[Exercise, ExerciseVersion]:
+    """The exercise with `slug` and its current version, both in `db`, or NotFound."""
+    key = (str(db.get_bind().engine.url), slug)
+    found = _EXERCISES.get(key, cache_seconds)
+    if found is None:
+        gen = hotcache.generation()
+        exercise = get_exercise(db, slug)
+        version = exercise.current_version
+        _EXERCISES.put(key, (hotcache.snapshot(exercise), hotcache.snapshot(version)), gen)
+        return exercise, version
+    exercise = db.merge(found[0], load=False)
+    version = db.merge(found[1], load=False)
+    set_committed_value(version, "exercise", exercise)
+    return exercise, version
+
+
+def _practice(
+    db: Session, user: User, slug: str, label: str, cache_seconds: float
+) -> tuple[Exercise, ExerciseVersion, int]:
+    """The exercise, its current version (both in `db`) and the learner's variant id, for
+    practice; refused as `submit` documents. From the hot cache when it has them."""
+    exercise, version = _current(db, slug, cache_seconds)
+    key = (str(db.get_bind().engine.url), user.id, slug, label)
+    found = _PRACTICE.get(key, cache_seconds)
+    if found is not None and found[0] == version.id:
+        return exercise, version, found[1]
+    gen = hotcache.generation()
+    # Practice: on exercises the user may see, and never revealing what an exam of theirs
+    # hides (their numbers are the same there).
+    from service.coursework import refuse_if_hidden_elsewhere
+    from service.exercise_access import require_visible
+
+    require_visible(db, user, exercise)
+    refuse_if_hidden_elsewhere(db, user.id, exercise.id, utcnow())
+    variant = get_or_create_variant(db, user.id, version, label)
+    _PRACTICE.put(key, (version.id, variant.id), gen)
+    return exercise, version, variant.id
+
+
 def submit(
     db: Session,
     dispatcher: Dispatcher,
@@ -112,6 +181,7 @@ def submit(
     max_queue_depth: int | None = None,
     assignment_id: int | None = None,
     submitted_by_id: int | None = None,
+    hot_cache_seconds: float = 0.0,
 ) -> tuple[Submission, bool]:
     """Validate, store and enqueue an answer; returns (submission, created)."""
     if idempotency_key is not None:
@@ -131,23 +201,18 @@ def submit(
     # Before any other work, so that refusing a burst costs the web as little as possible.
     if max_queue_depth is not None and _queue_depth(db, max_queue_depth) >= max_queue_depth:
         raise TooManyRequests("the grading queue is full; retry shortly", retry_after=5)
-    exercise = get_exercise(db, slug)
-    version = exercise.current_version
-    spec = spec_of(version)
-    kind = get_kind(spec.kind)
     if not isinstance(payload, dict):
         raise ValidationFailed("the body must be a JSON object", errors=[{"field": "body"}])
-    label = payload.get("variant", "seeded")
-    answer = _answer_of(kind.answer_type, payload, lambda body: kind.validate_answer(spec, body))
+    label = check_label(payload.get("variant", "seeded"))
     if assignment_id is None:
-        # Practice: on exercises the user may see, and never revealing what an exam of theirs
-        # hides (their numbers are the same there).
-        from service.coursework import refuse_if_hidden_elsewhere
-        from service.exercise_access import require_visible
-
-        require_visible(db, user, exercise)
-        refuse_if_hidden_elsewhere(db, user.id, exercise.id, utcnow())
-    variant = get_or_create_variant(db, user.id, version, str(label))
+        exercise, version, variant_id = _practice(db, user, slug, label, hot_cache_seconds)
+    else:
+        exercise = get_exercise(db, slug)
+        version = exercise.current_version
+        variant_id = get_or_create_variant(db, user.id, version, label).id
+    spec = spec_of(version)
+    kind = get_kind(spec.kind)
+    answer = _answer_of(kind.answer_type, payload, lambda body: kind.validate_answer(spec, body))
     # The attempt number is counted inside the INSERT: one round trip, not two.
     attempt = (
         select(func.count(Submission.id) + 1)
@@ -155,20 +220,25 @@ def submit(
         .where(Submission.user_id == user.id, ExerciseVersion.exercise_id == exercise.id)
         .scalar_subquery()
     )
-    submission = Submission(
-        user_id=user.id,
-        exercise_version=version,
-        variant_id=variant.id,
-        attempt=attempt,
-        status=SubmissionStatus.QUEUED,
-        queue=QUEUES[kind.answer_type],
-        answer=answer,
-        idempotency_key=idempotency_key,
-        assignment_id=assignment_id,
-        submitted_by_id=submitted_by_id,
+    # One INSERT ... RETURNING: the row comes back whole (the attempt number included).
+    insert_row = (
+        insert(Submission)
+        .values(
+            user_id=user.id,
+            exercise_version_id=version.id,
+            variant_id=variant_id,
+            attempt=attempt,
+            status=SubmissionStatus.QUEUED,
+            queue=QUEUES[kind.answer_type],
+            answer=answer,
+            idempotency_key=idempotency_key,
+            assignment_id=assignment_id,
+            submitted_by_id=submitted_by_id,
+        )
+        .returning(Submission)
     )
-    db.add(submission)
     try:
+        submission = db.scalars(insert_row).one()
         db.commit()
     except IntegrityError:
         db.rollback()
@@ -182,6 +252,9 @@ def submit(
         if prior is None:
             raise
         return prior, False
+    set_committed_value(submission, "exercise_version", version)
+    if max_queue_depth is not None:
+        _accepted(db, max_queue_depth)
     dispatcher.enqueue(submission.id, submission.queue)
     return submission, True
 

@@ -23,14 +23,20 @@ def learner_seed(user_id: int, slug: str) -> int:
     return int.from_bytes(digest[:6], "big")
 
 
+def check_label(label: object) -> str:
+    """The variant label, or a 422 naming the labels there are."""
+    if not isinstance(label, str) or label not in VARIANT_LABELS:
+        raise ValidationFailed(
+            f"variant must be one of {', '.join(VARIANT_LABELS)}", errors=[{"field": "variant"}]
+        )
+    return label
+
+
 def get_or_create_variant(
     db: Session, user_id: int, version: ExerciseVersion, label: str = "seeded"
 ) -> Variant:
     """The learner's variant of this version, created on first use."""
-    if label not in VARIANT_LABELS:
-        raise ValidationFailed(
-            f"variant must be one of {', '.join(VARIANT_LABELS)}", errors=[{"field": "variant"}]
-        )
+    check_label(label)
     query = select(Variant).where(
         Variant.user_id == user_id,
         Variant.exercise_version_id == version.id,

@@ -1,4 +1,4 @@
-"""Grading one submission: claim it, compute (or reuse) the reference, judge, write once.
+"""Grading submissions in batches: one claim, references from memory, the verdicts, one write.
 
 The status transition is guarded: a submission is claimed with a fresh token and
 its verdict is written only while that claim holds, so a duplicate delivery
@@ -8,11 +8,14 @@ writes one result and a graded submission is never graded again.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections import OrderedDict
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import DBAPIError
 
 from exercises.codejob import CodeRun
@@ -28,10 +31,47 @@ from worker import observability
 from worker.sandbox.errors import SandboxError, SandboxUnavailable
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
+V = TypeVar("V")
 
-# Keyed by (database, variant id): a process may serve more than one database (tests, tools).
-_REFERENCES: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
-_REFERENCE_CACHE_SIZE = 4096
+
+class _Lru(Generic[K, V]):
+    """A small thread-safe LRU map (a worker may run tasks in threads)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[K, V] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            if len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class _VariantData:
+    """A variant as grading needs it; its numbers never change once made."""
+
+    id: int
+    domain: DomainVariant
+    stored_reference: dict[str, Any] | None
+
+
+# Keyed by (database, id): a process may serve more than one database (tests, tools).
+# Versions and variants are immutable once written (a variant's reference is written once).
+_VERSIONS: _Lru[tuple[str, int], ExerciseSpec] = _Lru(1024)
+_VARIANTS: _Lru[tuple[str, int], _VariantData] = _Lru(16384)
+_REFERENCES: _Lru[tuple[str, int], dict[str, Any]] = _Lru(16384)
 # Claims of one submission without a result before it is failed: a submission that kills its
 # worker every time (a poison message) must not be re-delivered forever.
 MAX_GRADING_ATTEMPTS = 10
@@ -41,28 +81,15 @@ class GradingFailed(RuntimeError):
     """Grading hit a defect; the submission was marked failed before this was raised."""
 
 
-def _cached_reference(key: tuple[str, int]) -> dict[str, Any] | None:
-    ref = _REFERENCES.get(key)
-    if ref is not None:
-        _REFERENCES.move_to_end(key)
-    return ref
-
-
-def _remember(key: tuple[str, int], reference: dict[str, Any]) -> None:
-    _REFERENCES[key] = reference
-    if len(_REFERENCES) > _REFERENCE_CACHE_SIZE:
-        _REFERENCES.popitem(last=False)
-
-
-def reference_for(database_url: str, spec: ExerciseSpec, variant: Variant) -> dict[str, Any]:
+def reference_for(database_url: str, spec: ExerciseSpec, variant: _VariantData) -> dict[str, Any]:
     """The variant's reference: from memory, the database, or autograd (then stored)."""
     key = (database_url, variant.id)
-    cached = _cached_reference(key) or variant.reference
+    cached = _REFERENCES.get(key) or variant.stored_reference
     if cached is not None:
-        _remember(key, cached)
+        _REFERENCES.put(key, cached)
         return cached
     reference = with_graph(
-        spec, as_domain(variant), get_kind(spec.kind).compute_reference(spec, as_domain(variant))
+        spec, variant.domain, get_kind(spec.kind).compute_reference(spec, variant.domain)
     )
     with session_scope(database_url) as db:
         db.execute(
@@ -70,7 +97,7 @@ def reference_for(database_url: str, spec: ExerciseSpec, variant: Variant) -> di
             .where(Variant.id == variant.id, Variant.reference.is_(None))
             .values(reference=reference)
         )
-    _remember(key, reference)
+    _REFERENCES.put(key, reference)
     return reference
 
 
@@ -92,15 +119,42 @@ def with_graph(
     return {**reference, "graph": graph}
 
 
-def _claim(database_url: str, submission_id: int) -> str | None:
+@dataclass(frozen=True)
+class Claimed:
+    """A submission this worker holds: what grading needs, returned by the claim itself."""
+
+    id: int
+    exercise_version_id: int
+    variant_id: int
+    answer: dict[str, Any]
+    queue: str
+    created_at: datetime
+
+
+_CLAIMED_COLUMNS = (
+    Submission.id,
+    Submission.exercise_version_id,
+    Submission.variant_id,
+    Submission.answer,
+    Submission.queue,
+    Submission.created_at,
+)
+_GRADABLE = (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING)
+
+
+def _claim(database_url: str, submission_ids: list[int]) -> tuple[str, list[Claimed]]:
+    """Claim every gradable submission of the batch in one statement, with one fresh token.
+
+    A submission claimed too often without a result (a poison message) is failed instead.
+    """
     token = str(uuid.uuid4())
     now = utcnow()
     with session_scope(database_url) as db:
-        result = db.execute(
+        rows = db.execute(
             update(Submission)
             .where(
-                Submission.id == submission_id,
-                Submission.status.in_([SubmissionStatus.QUEUED, SubmissionStatus.RUNNING]),
+                Submission.id.in_(submission_ids),
+                Submission.status.in_(_GRADABLE),
                 Submission.grading_attempts < MAX_GRADING_ATTEMPTS,
             )
             .values(
@@ -110,55 +164,77 @@ def _claim(database_url: str, submission_id: int) -> str | None:
                 updated_at=now,
                 grading_attempts=Submission.grading_attempts + 1,
             )
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            return token
-        gave_up = db.execute(
-            update(Submission)
-            .where(
-                Submission.id == submission_id,
-                Submission.status.in_([SubmissionStatus.QUEUED, SubmissionStatus.RUNNING]),
-                Submission.grading_attempts >= MAX_GRADING_ATTEMPTS,
-            )
-            .values(
-                status=SubmissionStatus.FAILED,
-                error="grading did not complete after repeated attempts; staff have been notified",
-                graded_at=now,
-                updated_at=now,
-            )
-        )
-        if gave_up.rowcount:  # type: ignore[attr-defined]
-            log.error(
-                "gave up on submission %s after %d claims", submission_id, MAX_GRADING_ATTEMPTS
-            )
-        return None
+            .returning(*_CLAIMED_COLUMNS)
+            .execution_options(synchronize_session=False)
+        ).all()
+        claimed = sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+        if len(claimed) < len(set(submission_ids)):
+            gave_up = db.execute(
+                update(Submission)
+                .where(
+                    Submission.id.in_(submission_ids),
+                    Submission.status.in_(_GRADABLE),
+                    Submission.grading_attempts >= MAX_GRADING_ATTEMPTS,
+                )
+                .values(
+                    status=SubmissionStatus.FAILED,
+                    error="grading did not complete after repeated attempts;"
+                    " staff have been notified",
+                    graded_at=now,
+                    updated_at=now,
+                )
+                .returning(Submission.id)
+                .execution_options(synchronize_session=False)
+            ).scalars()
+            for submission_id in gave_up:
+                log.error(
+                    "gave up on submission %s after %d claims", submission_id, MAX_GRADING_ATTEMPTS
+                )
+    return token, claimed
 
 
-def _finish(database_url: str, submission_id: int, token: str, **values: Any) -> bool:
+def _finish(database_url: str, token: str, results: dict[int, dict[str, Any]]) -> set[int]:
+    """Write every result of the batch in one statement, each only while its claim holds;
+    returns the ids written (a re-delivery that re-claimed a submission wins over us)."""
+    if not results:
+        return set()
     now = utcnow()
+    ids = sorted(results)
+
+    def column(name: str) -> Any:
+        """CASE id WHEN ... THEN its value END; rows without one keep theirs."""
+        current = Submission.__table__.c[name]
+        whens = [
+            (Submission.id == sid, bindparam(None, values[name], type_=current.type))
+            for sid, values in sorted(results.items())
+            if name in values
+        ]
+        return case(*whens, else_=current)
+
+    names = sorted({name for values in results.values() for name in values})
+    columns = {name: column(name) for name in names}
     with session_scope(database_url) as db:
-        result = db.execute(
+        written = db.execute(
             update(Submission)
             .where(
-                Submission.id == submission_id,
+                Submission.id.in_(ids),
                 Submission.claim_token == token,
                 Submission.status == SubmissionStatus.RUNNING,
             )
-            .values(updated_at=now, **values)
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+            .values(updated_at=now, **columns)
+            .returning(Submission.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+        return set(written)
 
 
-def _judge(
-    database_url: str, submission: Submission, spec: ExerciseSpec, variant: Variant
-) -> Verdict:
+def _judge(database_url: str, c: Claimed, spec: ExerciseSpec, variant: _VariantData) -> Verdict:
     kind = get_kind(spec.kind)
     reference = reference_for(database_url, spec, variant)
-    domain_variant = as_domain(variant)
     if kind.answer_type == "code":
-        job = kind.code_job(spec, domain_variant, submission.answer)
-        return kind.grade_run(spec, domain_variant, reference, run_code(job))
-    return kind.grade(spec, domain_variant, reference, submission.answer["answers"])
+        job = kind.code_job(spec, variant.domain, c.answer)
+        return kind.grade_run(spec, variant.domain, reference, run_code(job))
+    return kind.grade(spec, variant.domain, reference, c.answer["answers"])
 
 
 def run_code(job: Any) -> CodeRun:
@@ -176,64 +252,114 @@ def run_code(job: Any) -> CodeRun:
 
 def grade_submission(database_url: str, submission_id: int) -> str:
     """Grade a submission once; returns "graded", "failed" or "skipped"."""
-    token = _claim(database_url, submission_id)
-    if token is None:
-        return "skipped"
-    with session_scope(database_url) as db:
-        # The submission with its version and variant in one round trip.
-        row = db.execute(
-            select(Submission, ExerciseVersion, Variant)
-            .join(ExerciseVersion, Submission.exercise_version_id == ExerciseVersion.id)
-            .join(Variant, Submission.variant_id == Variant.id)
-            .where(Submission.id == submission_id)
-        ).one_or_none()
-        if row is None:
-            return "skipped"
-        submission, version, variant = row
-        spec = spec_of(version)  # parsed once per version and process
+    return grade_batch(database_url, [submission_id]).get(submission_id, "skipped")
+
+
+def _sources(
+    database_url: str, claimed: list[Claimed]
+) -> tuple[dict[int, ExerciseSpec], dict[int, _VariantData]]:
+    """The specs and variants of a batch: from this process's caches, else one query each."""
+    specs: dict[int, ExerciseSpec] = {}
+    variants: dict[int, _VariantData] = {}
+    missing_versions = set()
+    missing_variants = set()
+    for c in claimed:
+        spec = _VERSIONS.get((database_url, c.exercise_version_id))
+        if spec is None:
+            missing_versions.add(c.exercise_version_id)
+        else:
+            specs[c.exercise_version_id] = spec
+        data = _VARIANTS.get((database_url, c.variant_id))
+        if data is None:
+            missing_variants.add(c.variant_id)
+        else:
+            variants[c.variant_id] = data
+    if missing_versions or missing_variants:
+        with session_scope(database_url) as db:
+            if missing_versions:
+                for version in db.scalars(
+                    select(ExerciseVersion).where(ExerciseVersion.id.in_(missing_versions))
+                ):
+                    specs[version.id] = spec_of(version)  # versions are immutable
+                    _VERSIONS.put((database_url, version.id), specs[version.id])
+            if missing_variants:
+                for variant in db.scalars(select(Variant).where(Variant.id.in_(missing_variants))):
+                    data = _VariantData(variant.id, as_domain(variant), variant.reference)
+                    variants[variant.id] = data
+                    _VARIANTS.put((database_url, variant.id), data)
+    return specs, variants
+
+
+def _grade_one(
+    database_url: str, c: Claimed, spec: ExerciseSpec, variant: _VariantData
+) -> dict[str, Any]:
+    """The values to write for one claimed submission (a verdict, or a failure with its reason).
+
+    Raises DBAPIError and SandboxError (infrastructure: the batch is retried and re-claims).
+    """
     try:
-        verdict = _judge(database_url, submission, spec, variant)
-    except DBAPIError:
-        raise  # infrastructure, not a defect: the task is retried and re-claims the submission
-    except SandboxUnavailable as err:
-        # This worker cannot isolate code: refuse with the reason, never run it unjailed.
-        _finish(
-            database_url,
-            submission_id,
-            token,
-            status=SubmissionStatus.FAILED,
-            error=f"code answers cannot be graded right now: {err}",
-            graded_at=utcnow(),
-        )
-        log.error("refused code submission %s: %s", submission_id, err)
-        observability.observe_grading(submission.queue, "failed", submission.created_at)
-        return "failed"
-    except SandboxError:
-        raise  # the zygote crashed or the jail could not be set up: retried, then re-claimed
-    except Exception as err:
-        # A defect in grading (not the learner's mistake): record it so the learner is not left
-        # waiting, then re-raise so it is logged and counted.
-        _finish(
-            database_url,
-            submission_id,
-            token,
-            status=SubmissionStatus.FAILED,
-            error="grading failed because of an internal error; staff have been notified",
-            graded_at=utcnow(),
-        )
-        log.exception("grading submission %s failed", submission_id)
-        observability.observe_grading(submission.queue, "failed", submission.created_at)
-        raise GradingFailed(f"grading submission {submission_id} failed: {err}") from err
-    wrote = _finish(
-        database_url,
-        submission_id,
-        token,
-        status=SubmissionStatus.GRADED,
-        verdict=verdict.to_dict(),
-        score=verdict.score,
-        graded_at=utcnow(),
-    )
-    observability.observe_grading(
-        submission.queue, "graded" if wrote else "skipped", submission.created_at
-    )
-    return "graded" if wrote else "skipped"
+        verdict = _judge(database_url, c, spec, variant)
+    except (DBAPIError, SandboxError) as err:
+        if isinstance(err, SandboxUnavailable):
+            # This worker cannot isolate code: refuse with the reason, never run it unjailed.
+            log.error("refused code submission %s: %s", c.id, err)
+            return {
+                "status": SubmissionStatus.FAILED,
+                "error": f"code answers cannot be graded right now: {err}",
+                "graded_at": utcnow(),
+            }
+        raise
+    except Exception:
+        # A defect in grading (not the learner's mistake): record it so the learner is not
+        # left waiting, and log it with its traceback.
+        log.exception("grading submission %s failed", c.id)
+        return {
+            "status": SubmissionStatus.FAILED,
+            "error": "grading failed because of an internal error; staff have been notified",
+            "graded_at": utcnow(),
+            "defect": True,
+        }
+    return {
+        "status": SubmissionStatus.GRADED,
+        "verdict": verdict.to_dict(),
+        "score": verdict.score,
+        "error": None,
+        "graded_at": utcnow(),
+    }
+
+
+def grade_batch(database_url: str, submission_ids: list[int]) -> dict[int, str]:
+    """Grade a batch: one claim, the grading in memory, one write; each id -> "graded",
+    "failed" or "skipped" (not gradable now, or a re-delivery took it over).
+
+    A database or sandbox fault is raised after writing the results already made, so that a
+    retry re-claims (and regrades) only the rest. Raises GradingFailed after writing when a
+    grading defect failed a submission of the batch.
+    """
+    token, claimed = _claim(database_url, submission_ids)
+    outcomes = {sid: "skipped" for sid in submission_ids}
+    if not claimed:
+        return outcomes
+    specs, variants = _sources(database_url, claimed)
+    results: dict[int, dict[str, Any]] = {}
+    fault: BaseException | None = None
+    for c in claimed:
+        try:
+            results[c.id] = _grade_one(
+                database_url, c, specs[c.exercise_version_id], variants[c.variant_id]
+            )
+        except (DBAPIError, SandboxError) as err:
+            fault = err
+            break
+    defects = [sid for sid, values in results.items() if values.pop("defect", False)]
+    written = _finish(database_url, token, results)
+    for c in claimed:
+        if c.id in results:
+            outcome = results[c.id]["status"].value if c.id in written else "skipped"
+            outcomes[c.id] = outcome
+            observability.observe_grading(c.queue, outcome, c.created_at)
+    if fault is not None:
+        raise fault
+    if defects:
+        raise GradingFailed(f"grading submissions {defects} failed")
+    return outcomes

@@ -157,7 +157,8 @@ def _on_task_prerun(
 ) -> None:
     fields: dict[str, Any] = {"task_id": task_id}
     if task is not None and task.name == GRADE_TASK and args:
-        fields["submission_id"] = args[0]
+        ids = args[0]  # an id, or a batch's list of ids (one id is logged as that id)
+        fields["submission_id"] = ids[0] if isinstance(ids, list) and len(ids) == 1 else ids
     request_id = getattr(task.request, TASK_REQUEST_ID_HEADER, None) if task is not None else None
     if request_id:
         fields["request_id"] = str(request_id)

@@ -31,9 +31,11 @@ RELIABLE: dict[str, Any] = {
     retry_backoff_max=30,
     max_retries=20,
 )
-def grade_submission(submission_id: int) -> str:
-    """Grade one submission; idempotent, so a re-delivery writes nothing new."""
-    return grading.grade_submission(settings.database_url, submission_id)
+def grade_submission(submission_ids: int | list[int]) -> dict[int, str]:
+    """Grade a batch of submissions (or one, as the sweeper and older webs send); idempotent,
+    so a re-delivery writes nothing new."""
+    ids = [submission_ids] if isinstance(submission_ids, int) else list(submission_ids)
+    return grading.grade_batch(settings.database_url, ids)
 
 
 @celery_app.task(name=SWEEP_TASK, ignore_result=True, soft_time_limit=30, time_limit=60)

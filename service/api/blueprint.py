@@ -14,11 +14,13 @@ from flask_limiter.util import get_remote_address
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
+from service import hotcache
 from service.data.models import ApiToken, User
 from service.errors import BadRequest, NotFound, Unauthorized, ValidationFailed
+from service.hotcache import TtlCache
 from service.problems import handle_http_error
 from service.security import hash_token, limiter
-from service.webdb import get_db
+from service.webdb import get_db, settings
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -72,6 +74,35 @@ def ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
             raise NotFound(f"no {name.removesuffix('_id')} {value}")
 
 
+# token hash -> (its user, detached; token id; expiry): see service/hotcache.py.
+_TOKENS: TtlCache[str, tuple[User, int, datetime | None]] = TtlCache()
+
+
+def _lookup_token(token_hash: str) -> tuple[User, int, datetime | None]:
+    """The token's user, id and expiry from the database (refreshing its last use)."""
+    gen = hotcache.generation()
+    db = get_db()
+    row = db.scalar(
+        select(ApiToken)
+        .where(ApiToken.token_hash == token_hash)
+        .options(joinedload(ApiToken.user))  # one round trip for the token and its user
+    )
+    now = datetime.now(UTC)
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("the API token is invalid or revoked")
+    if row.last_used_at is None or _aware(row.last_used_at) < now - LAST_USED_EVERY:
+        db.execute(
+            update(ApiToken)
+            .where(ApiToken.id == row.id)
+            .values(last_used_at=now)
+            .execution_options(**{hotcache.NEUTRAL: True})
+        )
+        db.commit()
+    found = (hotcache.snapshot(row.user), row.id, row.expires_at)
+    _TOKENS.put(token_hash, found, gen)
+    return found
+
+
 @bp.before_request
 def authenticate() -> None:
     """Every API call but the public ones needs a valid, unexpired, unrevoked token."""
@@ -81,22 +112,17 @@ def authenticate() -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send an API token as `Authorization: Bearer <token>`")
-    db = get_db()
-    row = db.scalar(
-        select(ApiToken)
-        .where(ApiToken.token_hash == hash_token(token.strip()))
-        .options(joinedload(ApiToken.user))  # one round trip for the token and its user
-    )
-    now = datetime.now(UTC)
-    if row is None or row.revoked_at is not None:
-        raise Unauthorized("the API token is invalid or revoked")
-    if row.expires_at is not None and _aware(row.expires_at) <= now:
+    token_hash = hash_token(token.strip())
+    found = _TOKENS.get(token_hash, settings().hot_cache_seconds)
+    if found is None:
+        found = _lookup_token(token_hash)
+    user, token_id, expires_at = found
+    if expires_at is not None and _aware(expires_at) <= datetime.now(UTC):
+        _TOKENS.discard(token_hash)
         raise Unauthorized("the API token has expired")
-    if row.last_used_at is None or _aware(row.last_used_at) < now - LAST_USED_EVERY:
-        db.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-        db.commit()
-    g.user = row.user
-    g.token_id = row.id
+    # A copy of the cached user in this request's session, without a query.
+    g.user = get_db().merge(user, load=False)
+    g.token_id = token_id
 
 
 def _aware(ts: datetime) -> datetime:

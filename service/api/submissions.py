@@ -150,6 +150,7 @@ def create_submission(slug: str, json: PracticeIn) -> tuple[SubmissionOut, int, 
         json.model_dump(exclude_unset=True),
         idempotency_key=key,
         max_queue_depth=settings().max_queue_depth,
+        hot_cache_seconds=settings().hot_cache_seconds,
     )
     location = url_for("api.submission_detail", submission_id=submission.id)
     view = SubmissionOut.model_validate(submission_view_for(db, submission, user))

@@ -224,7 +224,15 @@ def exercise(slug: str) -> BaseResponse:
                     db, dispatcher(), user, assignment, slug, payload, max_queue_depth=depth
                 )
             else:
-                submission, _ = submit(db, dispatcher(), user, slug, payload, max_queue_depth=depth)
+                submission, _ = submit(
+                    db,
+                    dispatcher(),
+                    user,
+                    slug,
+                    payload,
+                    max_queue_depth=depth,
+                    hot_cache_seconds=settings().hot_cache_seconds,
+                )
         except AppError as err:
             # Refused (an exam hides this exercise, the assignment is closed, the answer cannot
             # be read, the queue is full): the API's status and words, in the form.
