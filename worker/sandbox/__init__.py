@@ -6,7 +6,7 @@ See docs/SANDBOX.md for the design and what each defence stops.
 from worker.sandbox.errors import SandboxCrashed, SandboxError, SandboxUnavailable
 from worker.sandbox.host import Sandbox
 from worker.sandbox.settings import SandboxSettings, limits_from_env, settings_from_env
-from worker.sandbox.shared import get_sandbox, sandbox_status
+from worker.sandbox.shared import close_sandbox, get_sandbox, sandbox_status
 
 __all__ = [
     "Sandbox",
@@ -14,6 +14,7 @@ __all__ = [
     "SandboxError",
     "SandboxSettings",
     "SandboxUnavailable",
+    "close_sandbox",
     "get_sandbox",
     "limits_from_env",
     "sandbox_status",

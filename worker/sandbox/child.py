@@ -1,8 +1,14 @@
-"""The child's life after the fork: enter the jail, then (only then) read the job, run it, report.
+"""The child's life after the fork: enter the jail, wait for a job, run it, report.
 
-File descriptors, arranged by the zygote before `serve` runs:
-0 /dev/null, 1 stdout pipe, 2 stderr pipe, 3 results pipe, 4 the job (a memfd),
-5 the setup pipe to the zygote, closed before the job is read.
+The zygote forks a child ahead of time (a "spare") and it enters the whole jail
+before it can receive anything. File descriptors, arranged by the zygote before
+`serve` runs: 0 to 3 /dev/null, 4 the hand-over socket, 5 the setup pipe to the zygote.
+
+When a job comes, the zygote sends its limits (trusted data from the worker) and the
+worker's four descriptors over the hand-over socket. The child puts them in place
+(1 stdout pipe, 2 stderr pipe, 3 results pipe, 4 the job, a memfd: the socket goes),
+lowers its rlimits to the job's, reports "ok" on the setup pipe and closes it, and
+only then reads the job.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import io
 import json
 import linecache
 import os
+import random
+import socket
 import sys
 import types
 from typing import Any, NoReturn
@@ -20,7 +28,7 @@ from typing import Any, NoReturn
 from worker.sandbox import codec, jail
 from worker.sandbox.drivers import DRIVERS, LearnerMistake
 
-RESULT_FD, JOB_FD, SETUP_FD = 3, 4, 5
+RESULT_FD, JOB_FD, HANDOVER_FD, SETUP_FD = 3, 4, 4, 5
 SETUP_FAILED = 121
 FILENAME = "<submission>"
 MAX_MESSAGE = 2000
@@ -148,17 +156,55 @@ def _read_job() -> dict[str, Any]:
     return job
 
 
-def serve(
-    plan: jail.JailPlan, limits: dict[str, Any], base_vm_bytes: int, workdir: str | None
-) -> NoReturn:
-    """Run in the forked child: jail, report setup, run the job, write results, _exit."""
+def encode_report(result: dict[str, Any]) -> bytes:
+    """The report as strict JSON, or an error report if the results cannot be encoded."""
+    try:
+        return _encode_json(result).encode()
+    except (ValueError, TypeError, RecursionError) as exc:
+        return _failure("error", f"your code's results could not be encoded: {exc}")
+
+
+def _receive_job() -> dict[str, Any] | None:
+    """Wait for the hand-over: the job's limits and descriptors; None if the zygote is gone."""
+    handover = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, fileno=HANDOVER_FD)
+    try:
+        data, fds, _flags, _address = socket.recv_fds(handover, 65536, 4)
+    finally:
+        handover.detach()  # fd 4 is replaced below (or the process ends)
+    if not data:
+        return None
+    if len(fds) != 4:
+        raise OSError(0, f"the hand-over brought {len(fds)} descriptors, not 4")
+    job, result, out, err = fds
+    for fd, target in ((out, 1), (err, 2), (result, RESULT_FD), (job, JOB_FD)):
+        os.dup2(fd, target)  # dup2 onto 4 closes the hand-over socket
+    for fd in fds:
+        os.close(fd)
+    limits = json.loads(data)["limits"]
+    if not isinstance(limits, dict):
+        raise ValueError("the hand-over must carry the job's limits")
+    return limits
+
+
+def serve(plan: jail.JailPlan, base_vm_bytes: int, workdir: str | None) -> NoReturn:
+    """Run in the forked child: jail, wait for the job, report setup, run it, write, _exit."""
+    random.seed()  # the zygote forks without CPython's at-fork hooks, which would reseed
     try:
         if workdir is not None:
             os.chdir(workdir)
+            os.environ.update({"TMPDIR": workdir, "HOME": workdir})
+        jail.enter(plan)
+    except BaseException as exc:  # report any setup failure to the zygote, never run a job
+        os.write(SETUP_FD, f"jail setup failed: {exc!r}".encode()[:4000])
+        os._exit(SETUP_FAILED)
+    try:
+        limits = _receive_job()
+        if limits is None:
+            os._exit(0)  # the zygote is closing: no job will come
+        jail.apply_job_rlimits(plan, limits, base_vm_bytes)
         sys.stdout = _stream(1)
         sys.stderr = _stream(2)
-        jail.enter(plan, limits, base_vm_bytes)
-    except BaseException as exc:  # report any setup failure to the zygote, never run the job
+    except BaseException as exc:
         os.write(SETUP_FD, f"jail setup failed: {exc!r}".encode()[:4000])
         os._exit(SETUP_FAILED)
     os.write(SETUP_FD, f"ok {_resident_kb()}".encode())  # before any untrusted byte is read
@@ -167,10 +213,7 @@ def serve(
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(BaseException):  # the learner may have broken it: theirs
             stream.flush()
-    try:
-        payload = _encode_json(result).encode()
-    except (ValueError, TypeError, RecursionError) as exc:
-        payload = _failure("error", f"your code's results could not be encoded: {exc}")
+    payload = encode_report(result)
     if len(payload) > int(limits["output_bytes"]):
         size = int(limits["output_bytes"])
         payload = _failure("output_limit", f"your code's results are larger than {size} bytes")

@@ -94,6 +94,8 @@ class Sandbox:
         self._process: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self.restarts = -1
+        # The zygote's report on the last job's child (wait status, rusage incl. page faults)
+        self.last_report: dict[str, Any] = {}
         with self._lock:
             self._start()
 
@@ -243,6 +245,7 @@ class Sandbox:
             err_r: outcome.Capture(limits.output_bytes, bytearray()),
         }
         done = self._collect(captures, limits)
+        self.last_report = done
         return outcome.decide(done, limits, captures[result_r], captures[out_r], captures[err_r])
 
     def _collect(

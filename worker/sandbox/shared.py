@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -27,6 +28,18 @@ def get_sandbox() -> Sandbox:
             _instance = Sandbox(settings.maxima, settings.insecure_dev_mode, settings=settings)
             _owner_pid = os.getpid()
         return _instance
+
+
+def close_sandbox() -> None:
+    """Stop this process's sandbox, if it started one (also run at interpreter exit)."""
+    global _instance
+    with _lock:
+        box, _instance = _instance, None
+        if box is not None and _owner_pid == os.getpid():
+            box.close()  # a forked process must not stop its parent's zygote
+
+
+atexit.register(close_sandbox)
 
 
 @lru_cache(maxsize=4)
