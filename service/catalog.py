@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -13,6 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from exercises.spec import ExerciseSpec
 from service.data.models import Exercise, ExerciseVersion
 from service.errors import NotFound
+from service.lru import Lru
 
 
 @dataclass(frozen=True)
@@ -92,9 +91,7 @@ def get_exercise(db: Session, slug: str) -> Exercise:
     return exercise
 
 
-_SPECS: OrderedDict[str, ExerciseSpec] = OrderedDict()
-_SPEC_CACHE_SIZE = 512
-_SPECS_LOCK = threading.Lock()
+_SPECS: Lru[str, ExerciseSpec] = Lru(512)
 
 
 def spec_of(version: ExerciseVersion) -> ExerciseSpec:
@@ -103,12 +100,8 @@ def spec_of(version: ExerciseVersion) -> ExerciseSpec:
     Versions are immutable and named by their content hash, so the parsed, validated spec
     (about a millisecond of pydantic and cross-field checks) is cached by that hash.
     """
-    with _SPECS_LOCK:
-        spec = _SPECS.get(version.content_hash)
+    spec = _SPECS.get(version.content_hash)
     if spec is None:
         spec = ExerciseSpec.model_validate(version.spec)
-        with _SPECS_LOCK:
-            _SPECS[version.content_hash] = spec
-            if len(_SPECS) > _SPEC_CACHE_SIZE:
-                _SPECS.popitem(last=False)
+        _SPECS.put(version.content_hash, spec)
     return spec

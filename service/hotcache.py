@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
+
+from service.lru import Lru
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -64,37 +65,29 @@ class TtlCache(Generic[K, V]):
     """A bounded LRU map whose entries expire after `seconds` or with the generation."""
 
     def __init__(self, size: int = 20_000) -> None:
-        self.size = size
-        self.items: OrderedDict[K, tuple[float, int, V]] = OrderedDict()
-        self.lock = threading.Lock()
+        self.entries: Lru[K, tuple[float, int, V]] = Lru(size)
 
     def get(self, key: K, seconds: float) -> V | None:
         """The entry, if younger than `seconds` and made since the last change."""
         if seconds <= 0:
             return None
-        with self.lock:
-            entry = self.items.get(key)
-            if entry is None:
-                return None
-            made, gen, value = entry
-            if gen != _generation or time.monotonic() - made > seconds:
-                del self.items[key]
-                return None
-            return value
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        made, gen, value = entry
+        if gen != _generation or time.monotonic() - made > seconds:
+            self.entries.discard(key)
+            return None
+        return value
 
     def put(self, key: K, value: V, gen: int) -> None:
         """Remember `value`, looked up when the generation was `gen` (taken before the
         lookup, so a change committed during it makes the entry stale at once)."""
-        with self.lock:
-            self.items[key] = (time.monotonic(), gen, value)
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
+        self.entries.put(key, (time.monotonic(), gen, value))
 
     def discard(self, key: K) -> None:
         """Forget one entry."""
-        with self.lock:
-            self.items.pop(key, None)
+        self.entries.discard(key)
 
 
 def snapshot(obj: T) -> T:
@@ -106,14 +99,13 @@ def snapshot(obj: T) -> T:
     return copy
 
 
-def _watched(tables: Any) -> bool:
-    return any(getattr(t, "name", None) in WATCHED for t in tables)
+def _watched(table: Any) -> bool:
+    return getattr(table, "name", None) in WATCHED
 
 
 def _after_flush(session: Session, _context: Any) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
-        table = getattr(obj, "__table__", None)
-        if table is not None and table.name in WATCHED:
+        if _watched(getattr(obj, "__table__", None)):
             session.info["gradschool_bump"] = True
             return
 
@@ -123,8 +115,7 @@ def _on_execute(state: ORMExecuteState) -> None:
         return
     if state.execution_options.get(NEUTRAL):
         return
-    table = getattr(state.statement, "table", None)
-    if table is not None and _watched([table]):
+    if _watched(getattr(state.statement, "table", None)):
         state.session.info["gradschool_bump"] = True
 
 

@@ -104,7 +104,8 @@ class CeleryDispatcher:
         self.pending: dict[str, list[tuple[int, str | None]]] = {}
         self.cond = threading.Condition()
         self.sender: threading.Thread | None = None
-        self.pid = 0
+        self.pid = os.getpid()
+        self.flush_at_exit = False
 
     def enqueue(self, submission_id: int, queue: str) -> bool:
         """Note the id for the sender thread; True (a broker outage is the sweeper's)."""
@@ -118,12 +119,14 @@ class CeleryDispatcher:
     def _ensure_sender(self) -> None:
         # Started lazily in the process that enqueues: gunicorn forks its workers after the
         # app is made, and a thread does not survive a fork.
-        if self.sender is None or self.pid != os.getpid() or not self.sender.is_alive():
-            self.pid = os.getpid()
-            self.pending = {}
+        if self.pid != os.getpid():  # a forked child: what is pending is its parent's to send
+            self.pid, self.pending, self.sender = os.getpid(), {}, None
+        if self.sender is None or not self.sender.is_alive():
             self.sender = threading.Thread(target=self._run, name="grading-sender", daemon=True)
             self.sender.start()
+        if not self.flush_at_exit:  # once: a forked child inherits the registration
             atexit.register(self.flush)
+            self.flush_at_exit = True
 
     def _take(self) -> list[tuple[str, list[tuple[int, str | None]]]]:
         batches: list[tuple[str, list[tuple[int, str | None]]]] = []

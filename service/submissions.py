@@ -45,7 +45,7 @@ _depths: dict[tuple[str, int], _DepthCount] = {}
 _depth_lock = threading.Lock()
 
 
-def _queue_depth(db: Session, limit: int) -> int:
+def _queue_depth(db: Session, where: str, limit: int) -> int:
     """Queued submissions, counted only up to `limit` (an index-only scan of (status,
     updated_at), so its cost stays bounded however deep the queue).
 
@@ -54,7 +54,7 @@ def _queue_depth(db: Session, limit: int) -> int:
     in that half second are not seen, so the queue may pass the limit by what all web
     processes accept in half a second; the limit protects the workers, not an exact count.
     """
-    key = (str(db.get_bind().engine.url), limit)
+    key = (where, limit)
     now = time.monotonic()
     with _depth_lock:
         count = _depths.setdefault(key, _DepthCount())
@@ -72,9 +72,9 @@ def _queue_depth(db: Session, limit: int) -> int:
     return depth
 
 
-def _accepted(db: Session, limit: int) -> None:
+def _accepted(where: str, limit: int) -> None:
     with _depth_lock:
-        count = _depths.get((str(db.get_bind().engine.url), limit))
+        count = _depths.get((where, limit))
         if count is not None:
             count.added += 1
 
@@ -131,9 +131,11 @@ _EXERCISES: TtlCache[tuple[str, str], tuple[Exercise, ExerciseVersion]] = TtlCac
 _PRACTICE: TtlCache[tuple[str, int, str, str], tuple[int, int]] = TtlCache()
 
 
-def _current(db: Session, slug: str, cache_seconds: float) -> tuple[Exercise, ExerciseVersion]:
+def _current(
+    db: Session, where: str, slug: str, cache_seconds: float
+) -> tuple[Exercise, ExerciseVersion]:
     """The exercise with `slug` and its current version, both in `db`, or NotFound."""
-    key = (str(db.get_bind().engine.url), slug)
+    key = (where, slug)
     found = _EXERCISES.get(key, cache_seconds)
     if found is None:
         gen = hotcache.generation()
@@ -148,12 +150,12 @@ def _current(db: Session, slug: str, cache_seconds: float) -> tuple[Exercise, Ex
 
 
 def _practice(
-    db: Session, user: User, slug: str, label: str, cache_seconds: float
+    db: Session, where: str, user: User, slug: str, label: str, cache_seconds: float
 ) -> tuple[Exercise, ExerciseVersion, int]:
     """The exercise, its current version (both in `db`) and the learner's variant id, for
     practice; refused as `submit` documents. From the hot cache when it has them."""
-    exercise, version = _current(db, slug, cache_seconds)
-    key = (str(db.get_bind().engine.url), user.id, slug, label)
+    exercise, version = _current(db, where, slug, cache_seconds)
+    key = (where, user.id, slug, label)
     found = _PRACTICE.get(key, cache_seconds)
     if found is not None and found[0] == version.id:
         return exercise, version, found[1]
@@ -199,13 +201,14 @@ def submit(
                 )
             return prior, False
     # Before any other work, so that refusing a burst costs the web as little as possible.
-    if max_queue_depth is not None and _queue_depth(db, max_queue_depth) >= max_queue_depth:
+    where = str(db.get_bind().engine.url)  # the database: caches and counts are per database
+    if max_queue_depth is not None and _queue_depth(db, where, max_queue_depth) >= max_queue_depth:
         raise TooManyRequests("the grading queue is full; retry shortly", retry_after=5)
     if not isinstance(payload, dict):
         raise ValidationFailed("the body must be a JSON object", errors=[{"field": "body"}])
     label = check_label(payload.get("variant", "seeded"))
     if assignment_id is None:
-        exercise, version, variant_id = _practice(db, user, slug, label, hot_cache_seconds)
+        exercise, version, variant_id = _practice(db, where, user, slug, label, hot_cache_seconds)
     else:
         exercise = get_exercise(db, slug)
         version = exercise.current_version
@@ -254,7 +257,7 @@ def submit(
         return prior, False
     set_committed_value(submission, "exercise_version", version)
     if max_queue_depth is not None:
-        _accepted(db, max_queue_depth)
+        _accepted(where, max_queue_depth)
     dispatcher.enqueue(submission.id, submission.queue)
     return submission, True
 

@@ -8,12 +8,10 @@ writes one result and a graded submission is never graded again.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import DBAPIError
@@ -26,52 +24,27 @@ from exercises.spec import ExerciseSpec
 from service.catalog import spec_of
 from service.data.models import ExerciseVersion, Submission, SubmissionStatus, Variant, utcnow
 from service.data.session import session_scope
+from service.lru import Lru
 from service.variants import as_domain
 from worker import observability
 from worker.sandbox.errors import SandboxError, SandboxUnavailable
 
 log = logging.getLogger(__name__)
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class _Lru(Generic[K, V]):
-    """A small thread-safe LRU map (a worker may run tasks in threads)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items: OrderedDict[K, V] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self.lock:
-            value = self.items.get(key)
-            if value is not None:
-                self.items.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            if len(self.items) > self.size:
-                self.items.popitem(last=False)
 
 
 @dataclass(frozen=True)
 class _VariantData:
-    """A variant as grading needs it; its numbers never change once made."""
+    """A variant as grading needs it: its numbers never change once made, and its reference
+    (None until first computed) is written once."""
 
     id: int
     domain: DomainVariant
-    stored_reference: dict[str, Any] | None
+    reference: dict[str, Any] | None
 
 
 # Keyed by (database, id): a process may serve more than one database (tests, tools).
-# Versions and variants are immutable once written (a variant's reference is written once).
-_VERSIONS: _Lru[tuple[str, int], ExerciseSpec] = _Lru(1024)
-_VARIANTS: _Lru[tuple[str, int], _VariantData] = _Lru(16384)
-_REFERENCES: _Lru[tuple[str, int], dict[str, Any]] = _Lru(16384)
+_VERSIONS: Lru[tuple[str, int], ExerciseSpec] = Lru(1024)
+_VARIANTS: Lru[tuple[str, int], _VariantData] = Lru(16384)
 # Claims of one submission without a result before it is failed: a submission that kills its
 # worker every time (a poison message) must not be re-delivered forever.
 MAX_GRADING_ATTEMPTS = 10
@@ -82,12 +55,11 @@ class GradingFailed(RuntimeError):
 
 
 def reference_for(database_url: str, spec: ExerciseSpec, variant: _VariantData) -> dict[str, Any]:
-    """The variant's reference: from memory, the database, or autograd (then stored)."""
-    key = (database_url, variant.id)
-    cached = _REFERENCES.get(key) or variant.stored_reference
-    if cached is not None:
-        _REFERENCES.put(key, cached)
-        return cached
+    """The variant's reference: the one stored (and cached with the variant), or autograd's,
+    then stored in the database and in this process's cache."""
+    cached = variant if variant.reference is not None else _VARIANTS.get((database_url, variant.id))
+    if cached is not None and cached.reference is not None:
+        return cached.reference  # stored, or computed for an earlier answer of the batch
     reference = with_graph(
         spec, variant.domain, get_kind(spec.kind).compute_reference(spec, variant.domain)
     )
@@ -97,7 +69,7 @@ def reference_for(database_url: str, spec: ExerciseSpec, variant: _VariantData) 
             .where(Variant.id == variant.id, Variant.reference.is_(None))
             .values(reference=reference)
         )
-    _REFERENCES.put(key, reference)
+    _VARIANTS.put((database_url, variant.id), replace(variant, reference=reference))
     return reference
 
 
@@ -229,12 +201,19 @@ def _finish(database_url: str, token: str, results: dict[int, dict[str, Any]]) -
 
 
 def _judge(database_url: str, c: Claimed, spec: ExerciseSpec, variant: _VariantData) -> Verdict:
-    kind = get_kind(spec.kind)
     reference = reference_for(database_url, spec, variant)
+    return judge(spec, variant.domain, reference, c.answer)
+
+
+def judge(
+    spec: ExerciseSpec, variant: DomainVariant, reference: dict[str, Any], answer: dict[str, Any]
+) -> Verdict:
+    """The verdict on a stored answer against a reference: code runs in the sandbox first."""
+    kind = get_kind(spec.kind)
     if kind.answer_type == "code":
-        job = kind.code_job(spec, variant.domain, c.answer)
-        return kind.grade_run(spec, variant.domain, reference, run_code(job))
-    return kind.grade(spec, variant.domain, reference, c.answer["answers"])
+        job = kind.code_job(spec, variant, answer)
+        return kind.grade_run(spec, variant, reference, run_code(job))
+    return kind.grade(spec, variant, reference, answer["answers"])
 
 
 def run_code(job: Any) -> CodeRun:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from exercises.model import Verdict
 from exercises.registry import get_kind
 from exercises.spec import ExerciseSpec
+from service.catalog import spec_of
 from service.data.models import (
     ExerciseVersion,
     JobStatus,
@@ -32,7 +33,7 @@ from service.data.models import (
 )
 from service.data.session import session_scope
 from service.variants import as_domain, get_or_create_variant
-from worker.grading import run_code
+from worker.grading import judge
 from worker.sandbox.errors import SandboxError
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def _target(db: Session, submission_id: int, against: str) -> Target | None:
         answer=dict(submission.answer),
         version_id=version.id,
         variant_id=variant.id,
-        spec=ExerciseSpec.model_validate(version.spec),
+        spec=spec_of(version),  # versions are immutable: parsed once per process
         variant=variant,
     )
 
@@ -138,12 +139,8 @@ def _target(db: Session, submission_id: int, against: str) -> Target | None:
 def _judge(target: Target) -> tuple[dict[str, Any], Verdict]:
     """Grade with a reference computed afresh (a regrade is how a fixed grader reaches old work)."""
     spec, domain = target.spec, as_domain(target.variant)
-    kind = get_kind(spec.kind)
-    reference = kind.compute_reference(spec, domain)
-    if kind.answer_type == "code":
-        job = kind.code_job(spec, domain, target.answer)
-        return reference, kind.grade_run(spec, domain, reference, run_code(job))
-    return reference, kind.grade(spec, domain, reference, target.answer.get("answers", {}))
+    reference = get_kind(spec.kind).compute_reference(spec, domain)
+    return reference, judge(spec, domain, reference, target.answer)
 
 
 def _record(

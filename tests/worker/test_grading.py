@@ -149,3 +149,20 @@ def test_a_poison_submission_is_failed_after_too_many_claims(
     outcomes = grading.grade_batch(url, ids[:2])
     assert outcomes == {ids[0]: "skipped", ids[1]: "graded"}
     assert _rows(url, ids[:1])[ids[0]].status == SubmissionStatus.FAILED
+
+
+def test_a_variants_reference_is_computed_once_per_process(
+    queued: tuple[str, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, ids = queued  # four answers of one learner: one variant, no reference stored yet
+    real = grading.with_graph
+    computed: list[str] = []
+
+    def counting(spec: Any, *args: Any) -> Any:
+        computed.append(spec.slug)
+        return real(spec, *args)
+
+    monkeypatch.setattr(grading, "with_graph", counting)
+    grading.grade_batch(url, ids[:2])
+    grading.grade_batch(url, ids[2:])
+    assert computed == [NEURON]
