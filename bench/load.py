@@ -305,6 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", default="celery", choices=["celery", "inline"])
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=3.0,
+        help="seconds of load per exercise before measuring, not reported: every learner "
+        "answers 3 times (first requests fill the web's caches, first gradings compute "
+        "references and start sandboxes)",
+    )
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "load.json"))
     args = parser.parse_args(argv)
 
@@ -312,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     with start_stack(mode=args.mode, web_workers=args.web_workers, workers=args.workers) as stack:
         for scenario in args.scenario.split(","):
             slugs = list(SCENARIOS.values()) if scenario == "mix" else [SCENARIOS[scenario]]
+            for slug in slugs if args.warmup > 0 else []:
+                # Every learner a few times, so that each web process has every token cached.
+                rate = 3 * len(stack.tokens) / args.warmup
+                run_rate(stack, "warmup", slug, answer_bodies(stack, slug), rate, args.warmup)
             for rate in (float(r) for r in args.rates.split(",")):
                 per_slug = rate / len(slugs)
                 for slug in slugs:

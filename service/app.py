@@ -7,14 +7,31 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import api, hotcache, ops, portal, problems, queueing, security, webdb
+from service import api, hotcache, ops, portal, problems, queueing, ratelimit, security, webdb
 from service.config import Settings, load_settings
 
 
 def _ratelimit_storage(settings: Settings) -> str:
     if settings.broker_url.startswith(("redis://", "rediss://")):
-        return settings.broker_url
+        # Counted in memory, shared through Redis in the background: service/ratelimit.py.
+        return ratelimit.storage_uri(settings.broker_url)
     return "memory://"
+
+
+def _prefix(settings: Settings) -> str:
+    """The key prefix of this deployment in the broker's Redis."""
+    return str(settings.broker_transport_options.get("global_keyprefix", ""))
+
+
+def share_cache_changes(settings: Settings) -> None:
+    """Drop hot-cache entries on this process's changes, and (with a Redis broker) announce
+    them to, and hear them from, the other processes: service/hotcache.py."""
+    hotcache.install()
+    redis_url = settings.broker_url
+    hotcache.connect(
+        redis_url if redis_url.startswith(("redis://", "rediss://")) else None,
+        _prefix(settings) + "hotcache",
+    )
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
@@ -31,8 +48,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         # Limits shared by every web process: in the broker's Redis when there is one.
         RATELIMIT_STORAGE_URI=_ratelimit_storage(settings),
-        RATELIMIT_KEY_PREFIX=str(settings.broker_transport_options.get("global_keyprefix", ""))
-        + "ratelimit",
+        RATELIMIT_KEY_PREFIX=_prefix(settings) + "ratelimit",
         # While that Redis is down the limits count in memory, per process: an outage of the
         # broker must not turn every request into a 500 (submissions are still accepted then).
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
@@ -42,7 +58,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.config.update(overrides)
 
     ops.init_app(app)
-    hotcache.install()
+    share_cache_changes(settings)
     webdb.init_app(app)
     problems.init_app(app)
     security.init_app(app)

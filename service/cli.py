@@ -60,9 +60,12 @@ def catalog() -> None:
 def catalog_load() -> None:
     """Load the built-in catalog; a changed exercise becomes a new version."""
     from exercises.catalog import load_builtin_catalog
+    from service.app import share_cache_changes
     from service.catalog import sync_catalog
 
-    with session_scope(load_settings(dev=_dev()).database_url) as db:
+    settings = load_settings(dev=_dev())
+    share_cache_changes(settings)  # running web processes drop the exercises they cached
+    with session_scope(settings.database_url) as db:
         report = sync_catalog(db, load_builtin_catalog())
     click.echo(
         f"catalog: {len(report.created)} created, {len(report.updated)} updated, "

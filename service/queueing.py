@@ -80,10 +80,13 @@ class Dispatcher(Protocol):
         """Hand over; False when the broker could not take it (the sweeper will)."""
 
 
-# Most ids one grading task carries, per queue: numeric answers grade in about a
-# millisecond each, so a batch amortizes the task's and the database's fixed costs; code
-# answers run for up to seconds each, so they go one per task and spread over workers.
-BATCH_LIMITS = {"numeric": 64, "code": 1}
+# Most ids one grading task carries, per queue: numeric answers grade in a fraction of a
+# millisecond each, so a batch amortizes the task's and the database's fixed costs. Code
+# answers usually run in milliseconds too, but may run for seconds (up to the sandbox's
+# wall limit, 5 s by default): a batch of 4 amortizes the task, the send and the database
+# writes (a tenth of a code answer's CPU) while bounding what one slow answer can make
+# the three others of its batch wait. Batches fill only under load (see CeleryDispatcher).
+BATCH_LIMITS = {"numeric": 64, "code": 4}
 
 
 class CeleryDispatcher:

@@ -3,17 +3,46 @@
 The status transition is guarded: a submission is claimed with a fresh token and
 its verdict is written only while that claim holds, so a duplicate delivery
 writes one result and a graded submission is never graded again.
+
+The database work of a batch is a few statements on SQLAlchemy Core connections (no ORM
+session), built once per process. On PostgreSQL their SQL text does not depend on the
+batch size (the ids travel as one array, the results as one JSON array that a single
+UPDATE ... FROM json_to_recordset writes), so each compiles once and psycopg prepares it
+on the server; every write is one statement, run in autocommit mode. SQLite takes the ids
+as an expanding IN (compiled once too) and the results by a CASE statement built per
+batch, in a transaction.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    String,
+    Table,
+    Text,
+    TextClause,
+    Update,
+    any_,
+    bindparam,
+    case,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY as postgresql_array
 from sqlalchemy.exc import DBAPIError
 
 from exercises.codejob import CodeRun
@@ -22,8 +51,15 @@ from exercises.model import Verdict
 from exercises.registry import get_kind
 from exercises.spec import ExerciseSpec
 from service.catalog import spec_of
-from service.data.models import ExerciseVersion, Submission, SubmissionStatus, Variant, utcnow
-from service.data.session import session_scope
+from service.data.models import (
+    ExerciseVersion,
+    Submission,
+    SubmissionStatus,
+    UTCDateTime,
+    Variant,
+    utcnow,
+)
+from service.data.session import get_engine
 from service.lru import Lru
 from service.variants import as_domain
 from worker import observability
@@ -63,11 +99,9 @@ def reference_for(database_url: str, spec: ExerciseSpec, variant: _VariantData) 
     reference = with_graph(
         spec, variant.domain, get_kind(spec.kind).compute_reference(spec, variant.domain)
     )
-    with session_scope(database_url) as db:
-        db.execute(
-            update(Variant)
-            .where(Variant.id == variant.id, Variant.reference.is_(None))
-            .values(reference=reference)
+    with _connect(database_url) as (conn, statements):
+        conn.execute(
+            statements.store_reference, {"variant_id": variant.id, "new_reference": reference}
         )
     _VARIANTS.put((database_url, variant.id), replace(variant, reference=reference))
     return reference
@@ -103,15 +137,141 @@ class Claimed:
     created_at: datetime
 
 
+_SUBMISSIONS = cast(Table, Submission.__table__)
+_VARIANT_ROWS = cast(Table, Variant.__table__)
+_VERSION_ROWS = cast(Table, ExerciseVersion.__table__)
 _CLAIMED_COLUMNS = (
-    Submission.id,
-    Submission.exercise_version_id,
-    Submission.variant_id,
-    Submission.answer,
-    Submission.queue,
-    Submission.created_at,
+    _SUBMISSIONS.c.id,
+    _SUBMISSIONS.c.exercise_version_id,
+    _SUBMISSIONS.c.variant_id,
+    _SUBMISSIONS.c.answer,
+    _SUBMISSIONS.c.queue,
+    _SUBMISSIONS.c.created_at,
 )
-_GRADABLE = (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING)
+# Two comparisons, not IN (...): a literal IN list is re-rendered at every execution.
+_GRADABLE = or_(
+    _SUBMISSIONS.c.status == SubmissionStatus.QUEUED,
+    _SUBMISSIONS.c.status == SubmissionStatus.RUNNING,
+)
+_GAVE_UP = "grading did not complete after repeated attempts; staff have been notified"
+
+# PostgreSQL writes every result of a batch with this one statement, whatever the batch size:
+# the results travel as one JSON array (json, not jsonb, so that a verdict is stored as
+# written). A result without a verdict or score (a failure) keeps the stored one, which on a
+# running submission is NULL: only this write sets them. `status` is a VARCHAR (the enum is
+# not native), `verdict` a json column.
+_FINISH_POSTGRESQL = text(
+    """
+    UPDATE submissions AS s
+    SET status = v.status,
+        verdict = COALESCE(v.verdict, s.verdict),
+        score = COALESCE(v.score, s.score),
+        error = v.error,
+        graded_at = v.graded_at,
+        updated_at = :now
+    FROM json_to_recordset(CAST(:rows AS json)) AS v(
+        id integer,
+        status varchar(20),
+        verdict json,
+        score double precision,
+        error text,
+        graded_at timestamptz
+    )
+    WHERE s.id = v.id AND s.claim_token = :token AND s.status = 'running'
+    RETURNING s.id
+    """
+).bindparams(
+    bindparam("now", type_=UTCDateTime()),
+    bindparam("rows", type_=Text()),
+    bindparam("token", type_=String()),
+)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The batch path's statements for one dialect, built once per process. The ids are one
+    array parameter on PostgreSQL (the SQL text is the same for every batch size) and an
+    expanding IN elsewhere, so each statement is compiled once and then found in the
+    compiled cache."""
+
+    claim: Update
+    give_up: Update
+    versions: Select[Any]
+    variants: Select[Any]
+    store_reference: Update
+    finish: TextClause | None  # None: a CASE statement per batch (SQLite)
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(dialect: str) -> _Statements:
+    statements = _STATEMENTS.get(dialect)
+    if statements is None:
+        statements = _STATEMENTS[dialect] = _build_statements(dialect)
+    return statements
+
+
+def _build_statements(dialect: str) -> _Statements:
+    postgresql = dialect == "postgresql"
+
+    def one_of_ids(column: ColumnElement[int]) -> ColumnElement[bool]:
+        if postgresql:
+            return column == any_(bindparam("ids", type_=postgresql_array(Integer)))
+        return column.in_(bindparam("ids", expanding=True))
+
+    t = _SUBMISSIONS
+    now = bindparam("now", type_=UTCDateTime())
+    claim = (
+        update(t)
+        .where(one_of_ids(t.c.id), _GRADABLE, t.c.grading_attempts < bindparam("max_attempts"))
+        .values(
+            status=SubmissionStatus.RUNNING,
+            claim_token=bindparam("token", type_=t.c.claim_token.type),
+            started_at=now,
+            updated_at=now,
+            grading_attempts=t.c.grading_attempts + 1,
+        )
+        .returning(*_CLAIMED_COLUMNS)
+    )
+    give_up = (
+        update(t)
+        .where(one_of_ids(t.c.id), _GRADABLE, t.c.grading_attempts >= bindparam("max_attempts"))
+        .values(status=SubmissionStatus.FAILED, error=_GAVE_UP, graded_at=now, updated_at=now)
+        .returning(t.c.id)
+    )
+    v, ev = _VARIANT_ROWS, _VERSION_ROWS
+    return _Statements(
+        claim=claim,
+        give_up=give_up,
+        versions=select(ev.c.id, ev.c.content_hash, ev.c.spec).where(one_of_ids(ev.c.id)),
+        variants=select(v.c.id, v.c.params, v.c.seed, v.c.label, v.c.reference).where(
+            one_of_ids(v.c.id)
+        ),
+        store_reference=update(v)
+        .where(v.c.id == bindparam("variant_id"), v.c.reference.is_(None))
+        .values(reference=bindparam("new_reference", type_=v.c.reference.type)),
+        finish=_FINISH_POSTGRESQL if postgresql else None,
+    )
+
+
+@contextmanager
+def _connect(database_url: str) -> Iterator[tuple[Connection, _Statements]]:
+    """A connection for the batch path, with the statements of its database.
+
+    Each write of the batch path is one statement, atomic by itself, so on PostgreSQL it runs
+    in autocommit mode: no BEGIN and COMMIT round trips around it. Elsewhere (SQLite) the
+    block is one transaction, committed at its end.
+    """
+    engine = get_engine(database_url)
+    statements = _statements(engine.dialect.name)
+    if statements.finish is None:
+        with engine.begin() as conn:
+            yield conn, statements
+        return
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn, statements
 
 
 def _claim(database_url: str, submission_ids: list[int]) -> tuple[str, list[Claimed]]:
@@ -121,43 +281,17 @@ def _claim(database_url: str, submission_ids: list[int]) -> tuple[str, list[Clai
     """
     token = str(uuid.uuid4())
     now = utcnow()
-    with session_scope(database_url) as db:
-        rows = db.execute(
-            update(Submission)
-            .where(
-                Submission.id.in_(submission_ids),
-                Submission.status.in_(_GRADABLE),
-                Submission.grading_attempts < MAX_GRADING_ATTEMPTS,
-            )
-            .values(
-                status=SubmissionStatus.RUNNING,
-                claim_token=token,
-                started_at=now,
-                updated_at=now,
-                grading_attempts=Submission.grading_attempts + 1,
-            )
-            .returning(*_CLAIMED_COLUMNS)
-            .execution_options(synchronize_session=False)
-        ).all()
+    params = {
+        "ids": submission_ids,
+        "token": token,
+        "now": now,
+        "max_attempts": MAX_GRADING_ATTEMPTS,
+    }
+    with _connect(database_url) as (conn, statements):
+        rows = conn.execute(statements.claim, params).all()
         claimed = sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
         if len(claimed) < len(set(submission_ids)):
-            gave_up = db.execute(
-                update(Submission)
-                .where(
-                    Submission.id.in_(submission_ids),
-                    Submission.status.in_(_GRADABLE),
-                    Submission.grading_attempts >= MAX_GRADING_ATTEMPTS,
-                )
-                .values(
-                    status=SubmissionStatus.FAILED,
-                    error="grading did not complete after repeated attempts;"
-                    " staff have been notified",
-                    graded_at=now,
-                    updated_at=now,
-                )
-                .returning(Submission.id)
-                .execution_options(synchronize_session=False)
-            ).scalars()
+            gave_up = conn.execute(statements.give_up, params).scalars().all()
             for submission_id in gave_up:
                 log.error(
                     "gave up on submission %s after %d claims", submission_id, MAX_GRADING_ATTEMPTS
@@ -167,37 +301,61 @@ def _claim(database_url: str, submission_ids: list[int]) -> tuple[str, list[Clai
 
 def _finish(database_url: str, token: str, results: dict[int, dict[str, Any]]) -> set[int]:
     """Write every result of the batch in one statement, each only while its claim holds;
-    returns the ids written (a re-delivery that re-claimed a submission wins over us)."""
+    returns the ids written (a re-delivery that re-claimed a submission wins over us).
+
+    A result has a status, an error (None clears it) and graded_at, and a verdict and a score
+    when graded; a failure leaves the stored verdict and score (NULL on a running submission).
+    """
     if not results:
         return set()
     now = utcnow()
-    ids = sorted(results)
+    with _connect(database_url) as (conn, statements):
+        if statements.finish is None:
+            return set(conn.execute(_finish_by_case(token, results, now)).scalars())
+        rows = json.dumps([_record(sid, results[sid]) for sid in sorted(results)])
+        params = {"rows": rows, "token": token, "now": now}
+        return set(conn.execute(statements.finish, params).scalars())
+
+
+def _record(submission_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """One result as a JSON object for PostgreSQL's one-statement write (a failure's verdict
+    and score are null: the statement keeps the stored ones)."""
+    return {
+        "id": submission_id,
+        "status": values["status"],
+        "verdict": values.get("verdict"),
+        "score": values.get("score"),
+        "error": values["error"],
+        "graded_at": values["graded_at"].isoformat(),
+    }
+
+
+def _finish_by_case(token: str, results: dict[int, dict[str, Any]], now: datetime) -> Update:
+    """The write on other databases (SQLite): SET col = CASE id WHEN .. THEN .. END, whose
+    SQL text depends on the batch."""
+    t = _SUBMISSIONS
 
     def column(name: str) -> Any:
         """CASE id WHEN ... THEN its value END; rows without one keep theirs."""
-        current = Submission.__table__.c[name]
+        current = t.c[name]
         whens = [
-            (Submission.id == sid, bindparam(None, values[name], type_=current.type))
+            (t.c.id == sid, bindparam(None, values[name], type_=current.type))
             for sid, values in sorted(results.items())
             if name in values
         ]
         return case(*whens, else_=current)
 
     names = sorted({name for values in results.values() for name in values})
-    columns = {name: column(name) for name in names}
-    with session_scope(database_url) as db:
-        written = db.execute(
-            update(Submission)
-            .where(
-                Submission.id.in_(ids),
-                Submission.claim_token == token,
-                Submission.status == SubmissionStatus.RUNNING,
-            )
-            .values(updated_at=now, **columns)
-            .returning(Submission.id)
-            .execution_options(synchronize_session=False)
-        ).scalars()
-        return set(written)
+    return (
+        update(t)
+        .where(
+            t.c.id.in_(sorted(results)),
+            t.c.claim_token == token,
+            t.c.status == SubmissionStatus.RUNNING,
+        )
+        .values(updated_at=now, **{name: column(name) for name in names})
+        .returning(t.c.id)
+    )
 
 
 def _judge(database_url: str, c: Claimed, spec: ExerciseSpec, variant: _VariantData) -> Verdict:
@@ -254,18 +412,20 @@ def _sources(
         else:
             variants[c.variant_id] = data
     if missing_versions or missing_variants:
-        with session_scope(database_url) as db:
+        with _connect(database_url) as (conn, statements):
             if missing_versions:
-                for version in db.scalars(
-                    select(ExerciseVersion).where(ExerciseVersion.id.in_(missing_versions))
-                ):
-                    specs[version.id] = spec_of(version)  # versions are immutable
-                    _VERSIONS.put((database_url, version.id), specs[version.id])
+                for row in conn.execute(statements.versions, {"ids": sorted(missing_versions)}):
+                    version = ExerciseVersion(
+                        id=row.id, content_hash=row.content_hash, spec=row.spec
+                    )
+                    specs[row.id] = spec_of(version)  # versions are immutable
+                    _VERSIONS.put((database_url, row.id), specs[row.id])
             if missing_variants:
-                for variant in db.scalars(select(Variant).where(Variant.id.in_(missing_variants))):
-                    data = _VariantData(variant.id, as_domain(variant), variant.reference)
-                    variants[variant.id] = data
-                    _VARIANTS.put((database_url, variant.id), data)
+                for row in conn.execute(statements.variants, {"ids": sorted(missing_variants)}):
+                    variant = Variant(params=row.params, seed=row.seed, label=row.label)
+                    data = _VariantData(row.id, as_domain(variant), row.reference)
+                    variants[row.id] = data
+                    _VARIANTS.put((database_url, row.id), data)
     return specs, variants
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -83,10 +86,30 @@ def run_details(run: CodeRun) -> dict[str, Any]:
     }
 
 
+# (spec, seed, params) -> hidden inputs: drawing them checks each draw for degeneracy (a
+# forward pass per draw), a quarter of a worker's own CPU per code answer when redone for
+# every answer. The entry holds the spec itself, so `id(spec)` cannot be reused meanwhile.
+_HIDDEN: OrderedDict[tuple[int, int | None, str], tuple[ExerciseSpec, list[dict[str, Any]]]] = (
+    OrderedDict()
+)
+_HIDDEN_SIZE = 4096
+_hidden_lock = threading.Lock()
+
+
 def hidden_params(
     spec: ExerciseSpec, variant: Variant, problem: Callable[[dict[str, Any]], str | None]
 ) -> list[dict[str, Any]]:
-    """Seeded hidden inputs (never shown), each one that `problem` accepts."""
+    """Seeded hidden inputs (never shown), each one that `problem` accepts; determined by
+    the spec and the variant, so remembered per process (a copy is returned each time).
+
+    `problem` must be a function of the spec and the drawn inputs only (as every kind's
+    `variant_problem` is): it is not part of the memo's key."""
+    key = (id(spec), variant.seed, repr(sorted(variant.params.items())))
+    with _hidden_lock:
+        entry = _HIDDEN.get(key)
+        if entry is not None and entry[0] is spec:
+            _HIDDEN.move_to_end(key)
+            return copy.deepcopy(entry[1])
     count = spec.code.hidden_calls if spec.code else 0
     found: list[dict[str, Any]] = []
     for attempt in range(50 * max(count, 1)):
@@ -95,6 +118,10 @@ def hidden_params(
         params = draw_params(spec, rng_for(spec.slug, variant.seed, "hidden", attempt))
         if params != variant.params and problem(params) is None:
             found.append(params)
+    with _hidden_lock:
+        _HIDDEN[key] = (spec, copy.deepcopy(found))
+        while len(_HIDDEN) > _HIDDEN_SIZE:
+            _HIDDEN.popitem(last=False)
     return found
 
 

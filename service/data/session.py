@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 _factories: dict[str, sessionmaker[Session]] = {}
 CONNECT_TIMEOUT = 5  # seconds
+# A pooled connection idle longer than this is pinged before use (see _ping_if_idle).
+PING_IF_IDLE_SECONDS = 1.0
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -26,18 +29,47 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _ping_if_idle(engine: Engine) -> None:
+    """Ping a pooled connection on checkout only when it sat idle for a while.
+
+    SQLAlchemy's pool_pre_ping pings on every checkout: a round trip per request, a fifth
+    of a POST's database time under load. A connection handed back milliseconds ago is as
+    good as a pinged one; one idle for a second may belong to a database that restarted
+    since, so it is pinged, and replaced (DisconnectionError: the pool retries with a new
+    connection) if the ping fails. A connection that dies while busy fails its request
+    (a 503) and the pool invalidates every connection older than the failure.
+    """
+
+    def stamp(_dbapi_conn: Any, record: Any, *_: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < PING_IF_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as err:
+            if engine.dialect.is_disconnect(err, dbapi_conn, None):
+                raise exc.DisconnectionError(str(err)) from err
+            raise
+
+    event.listen(engine, "connect", stamp)
+    event.listen(engine, "checkin", stamp)
+    event.listen(engine, "checkout", checkout)
+
+
 def make_engine(url: str) -> Engine:
     """A new engine for `url` with the settings this project relies on."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # pool_pre_ping replaces connections a database restart killed, so the web recovers by
-    # itself; connect_timeout turns a database that hangs into an error (a 503), not a hang.
+    # Pinging idle connections replaces those a database restart killed, so the web recovers
+    # by itself; connect_timeout turns a database that hangs into an error (a 503), not a hang.
     connect_args = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT}
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args
-    )
+    engine = create_engine(url, pool_size=10, max_overflow=10, connect_args=connect_args)
+    _ping_if_idle(engine)
+    return engine
 
 
 def get_engine(url: str) -> Engine:
@@ -67,6 +99,26 @@ def session_scope(url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+_CONNECTED = "gradschool.connected"
+
+
+@event.listens_for(Session, "after_begin")
+def _connected(session: Session, _transaction: Any, _connection: Any) -> None:
+    session.info[_CONNECTED] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _disconnected(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the root transaction: its connection went back
+        session.info.pop(_CONNECTED, None)
+
+
+def holds_connection(session: Session) -> bool:
+    """True when the session's transaction already holds a connection (statements it sent are
+    uncommitted there); False when the next statement would be the transaction's first."""
+    return bool(session.info.get(_CONNECTED))
 
 
 def dispose_all() -> None:

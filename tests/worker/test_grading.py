@@ -1,20 +1,69 @@
-"""Batch grading: one claim, one write, each submission judged on its own."""
+"""Batch grading: one claim, one write, each submission judged on its own.
+
+Every test runs on SQLite and on PostgreSQL (a database of this module's own, dropped
+afterwards; skipped when no server answers at TEST_PG_ADMIN_URL): the write differs by
+database (one constant statement on PostgreSQL, a CASE statement on SQLite).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from exercises.catalog import load_builtin_catalog
+from service.catalog import sync_catalog
+from service.config import Settings
+from service.data.migrate import upgrade
 from service.data.models import Submission, SubmissionStatus
-from service.data.session import session_scope
+from service.data.session import close_all, get_engine, session_scope
 from tests.support import Factory
 from worker import grading
 
 NEURON = "sigmoid-neuron"
 WRONG = {"answers": {"w": 1, "b": 1, "x": 1}}
+PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    """A migrated PostgreSQL database with the catalog, for this module's tests."""
+    name = f"gradschool_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as err:
+        if os.environ.get("CI"):
+            raise  # CI has PostgreSQL: its absence is a failure there, not a skip
+        pytest.skip(f"no PostgreSQL at {PG_ADMIN}: {err}")
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    url = f"{base}/{name}"
+    try:
+        upgrade(url)
+        with session_scope(url) as db:
+            sync_catalog(db, load_builtin_catalog())
+        yield url
+    finally:
+        close_all()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The suite's SQLite settings, or the same on this module's PostgreSQL database."""
+    if request.param == "sqlite":
+        return settings
+    pg_url: str = request.getfixturevalue("pg_database")
+    return dataclasses.replace(settings, database_url=pg_url)
 
 
 class Hold:
@@ -166,3 +215,105 @@ def test_a_variants_reference_is_computed_once_per_process(
     grading.grade_batch(url, ids[:2])
     grading.grade_batch(url, ids[2:])
     assert computed == [NEURON]
+
+
+def _steal(url: str, submission_id: int, **values: Any) -> None:
+    with session_scope(url) as db:
+        db.execute(sa.update(Submission).where(Submission.id == submission_id).values(**values))
+
+
+def test_the_write_keeps_only_results_whose_claim_holds(queued: tuple[str, list[int]]) -> None:
+    url, ids = queued
+    token, claimed = grading._claim(url, ids)
+    assert [c.id for c in claimed] == ids
+    _steal(url, ids[1], claim_token="someone-else")  # a re-delivery re-claimed it
+    _steal(url, ids[3], status=SubmissionStatus.FAILED, error="given up")  # the poison guard
+    graded_at = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    # Keys out of order, nested: the verdict is stored as written, not re-ordered.
+    verdict = {"score": 0.5, "parts": [{"zeta": 1, "alpha": {"y": 2, "b": None}}], "a": 'é"'}
+    results: dict[int, dict[str, Any]] = {
+        sid: {
+            "status": SubmissionStatus.GRADED,
+            "verdict": verdict,
+            "score": 0.5,
+            "error": None,
+            "graded_at": graded_at,
+        }
+        for sid in ids[:2]
+    }
+    results.update(
+        {
+            sid: {"status": SubmissionStatus.FAILED, "error": "a defect", "graded_at": graded_at}
+            for sid in [*ids[2:], 999_999]
+        }
+    )
+
+    assert grading._finish(url, token, results) == {ids[0], ids[2]}
+
+    with session_scope(url) as db:
+        rows = {s.id: s for s in db.scalars(sa.select(Submission).where(Submission.id.in_(ids)))}
+        graded, stolen, failed, gave_up = (rows[i] for i in ids)
+        assert graded.status == SubmissionStatus.GRADED
+        assert graded.verdict == verdict
+        assert list(graded.verdict) == ["score", "parts", "a"]
+        assert list(graded.verdict["parts"][0]) == ["zeta", "alpha"]
+        assert list(graded.verdict["parts"][0]["alpha"]) == ["y", "b"]
+        assert (graded.score, graded.error, graded.graded_at) == (0.5, None, graded_at)
+        assert graded.updated_at >= graded.started_at
+        assert failed.status == SubmissionStatus.FAILED
+        assert (failed.verdict, failed.score, failed.error) == (None, None, "a defect")
+        assert failed.graded_at == graded_at
+        # Not written: the other worker's claim, and the submission failed meanwhile.
+        assert (stolen.status, stolen.claim_token, stolen.verdict, stolen.graded_at) == (
+            SubmissionStatus.RUNNING,
+            "someone-else",
+            None,
+            None,
+        )
+        assert (gave_up.status, gave_up.error, gave_up.graded_at) == (
+            SubmissionStatus.FAILED,
+            "given up",
+            None,
+        )
+    assert grading._finish(url, token, {}) == set()
+    assert grading._finish(url, "not-the-token", results) == set()
+
+
+def test_a_claim_returns_what_grading_needs(queued: tuple[str, list[int]]) -> None:
+    url, ids = queued
+    token, claimed = grading._claim(url, [ids[2], ids[0], ids[0], 999_999])
+    assert [c.id for c in claimed] == [ids[0], ids[2]]  # sorted, duplicates and unknowns gone
+    with session_scope(url) as db:
+        for c in claimed:
+            row = db.get_one(Submission, c.id)
+            assert isinstance(c.answer, dict) and c.answer == row.answer
+            assert (c.exercise_version_id, c.variant_id, c.queue) == (
+                row.exercise_version_id,
+                row.variant_id,
+                "numeric",
+            )
+            assert c.created_at == row.created_at and c.created_at.tzinfo is not None
+            assert (row.status, row.claim_token, row.grading_attempts) == (
+                SubmissionStatus.RUNNING,
+                token,
+                1,
+            )
+            assert row.started_at is not None and row.started_at.tzinfo is not None
+            assert abs(datetime.now(UTC) - row.started_at) < timedelta(minutes=5)
+    assert grading._claim(url, [])[1] == []
+
+
+def test_batches_of_any_size_reuse_the_compiled_statements(
+    queued: tuple[str, list[int]],
+) -> None:
+    url, ids = queued
+    if not url.startswith("postgresql"):
+        pytest.skip("SQLite writes with a CASE statement whose text depends on the batch")
+    close_all()  # a new engine, whose compiled cache earlier tests have not filled
+    assert grading.grade_batch(url, ids[:1]) == {ids[0]: "graded"}  # compiles the batch path
+    cache = get_engine(url)._compiled_cache
+    assert cache is not None
+    compiled = len(cache)
+    assert grading.grade_batch(url, ids[1:3]) == dict.fromkeys(ids[1:3], "graded")
+    assert grading.grade_batch(url, ids[3:]) == dict.fromkeys(ids[3:], "graded")
+    assert len(cache) == compiled
