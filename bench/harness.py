@@ -33,10 +33,9 @@ PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 GRADSCHOOL = [sys.executable, "-m", "service.cli"]
 LEARNERS = 200
-# Workers below the web in CPU priority (nice 10): on a shared box a learner's request is
-# answered first and grading takes the slack (docs/PERFORMANCE.md); BENCH_WORKER_NICE=0
-# gives them the same priority.
-NICE = ["nice", "-n", os.environ.get("BENCH_WORKER_NICE", "10")]
+# BENCH_WORKER_NICE=10 starts the workers below the web in CPU priority (an experiment of
+# docs/PERFORMANCE.md: it did not lower GET latency, and grading latency rose).
+NICE = ["nice", "-n", os.environ.get("BENCH_WORKER_NICE", "0")]
 
 
 @dataclass

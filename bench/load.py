@@ -2,8 +2,8 @@
 
 Open-loop: POSTs are sent on a fixed schedule whatever the server's answers, so the
 offered rate is what it says. Submit-to-graded latency comes from the server's own
-timestamps (created_at -> graded_at); GET latency is sampled by the client while the
-load runs; CPU and RSS per process come from /proc (psutil). Loopback only, bounded
+timestamps (created_at -> graded_at); GET latency is sampled while the load runs by a
+client process of its own; CPU and RSS per process come from /proc (psutil). Loopback only, bounded
 in count and time. Prints a table per scenario and writes JSON for the plot.
 
     .venv/bin/python bench/load.py --scenario numeric --rates 100,200,300,400 --seconds 8
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import BenchStack, answer_bodies, start_stack  # noqa: E402
 from service.data.session import get_engine  # noqa: E402
+
+GET_RATE = 20.0  # GETs per second while the POSTs run
 
 
 @dataclass
@@ -82,15 +84,14 @@ async def _drive(
     bodies: list[dict[str, Any]],
     rate: float,
     seconds: float,
-    get_rate: float,
-) -> tuple[list[int], list[float], Counter[str], list[float]]:
-    """Send POSTs at `rate` for `seconds` and sample GETs; returns ids, POST ms, codes, GET ms."""
+    found: Any,
+) -> tuple[list[int], list[float], Counter[str]]:
+    """Send POSTs at `rate` for `seconds`, telling `found` (the GET sampler) the accepted
+    submissions; returns ids, POST ms, codes."""
     n = int(rate * seconds)
     ids: list[int] = []
-    owners: dict[int, str] = {}
     post_ms: list[float] = []
     codes: Counter[str] = Counter()
-    get_ms: list[float] = []
     connector = aiohttp.TCPConnector(limit=512)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(stack.base_url, connector=connector, timeout=timeout) as http:
@@ -108,31 +109,12 @@ async def _drive(
                     codes[str(resp.status)] += 1
                     if resp.status == 202:
                         ids.append(int(body["id"]))
-                        owners[int(body["id"])] = token
+                        found.write(f"{body['id']} {token}\n")
+                        found.flush()
             except (aiohttp.ClientError, TimeoutError) as err:
                 codes[type(err).__name__] += 1
             post_ms.append((time.perf_counter() - t0) * 1000)
 
-        async def sample_gets(stop: asyncio.Event) -> None:
-            while not stop.is_set():
-                await asyncio.sleep(1 / get_rate)
-                if not ids:
-                    continue
-                sid = random.choice(ids)
-                t0 = time.perf_counter()
-                try:
-                    async with http.get(
-                        f"/api/v1/submissions/{sid}",
-                        headers={"Authorization": f"Bearer {owners[sid]}"},
-                    ) as resp:
-                        await resp.read()
-                        if resp.status == 200:
-                            get_ms.append((time.perf_counter() - t0) * 1000)
-                except (aiohttp.ClientError, TimeoutError):
-                    codes["GET error"] += 1
-
-        stop = asyncio.Event()
-        sampler = asyncio.create_task(sample_gets(stop))
         start = time.perf_counter()
         tasks = []
         for i in range(n):
@@ -141,8 +123,25 @@ async def _drive(
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(post(i)))
         await asyncio.gather(*tasks)
-        stop.set()
-        await sampler
+    return ids, post_ms, codes
+
+
+def _drive_and_sample(
+    stack: BenchStack, slug: str, bodies: list[dict[str, Any]], rate: float, seconds: float
+) -> tuple[list[int], list[float], Counter[str], list[float]]:
+    """The POSTs, and the GET sampler (bench/getsampler.py, a process of its own) at 20/s."""
+    sampler = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "getsampler.py"), stack.base_url, str(GET_RATE)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert sampler.stdin is not None
+    try:
+        ids, post_ms, codes = asyncio.run(_drive(stack, slug, bodies, rate, seconds, sampler.stdin))
+    finally:
+        out, _ = sampler.communicate(timeout=60)  # closes its stdin: it prints and exits
+    get_ms: list[float] = json.loads(out)
     return ids, post_ms, codes, get_ms
 
 
@@ -228,14 +227,12 @@ def run_rate(
 ) -> RunResult:
     """One open-loop run at `rate`, then wait for the queue to drain."""
     me = psutil.Process()
-    cpu0, me0 = _cpu(stack.process_groups()), sum(me.cpu_times()[:2])
-    ids, post_ms, codes, get_ms = asyncio.run(
-        _drive(stack, slug, bodies, rate, seconds, get_rate=20)
-    )
+    cpu0, me0 = _cpu(stack.process_groups()), sum(me.cpu_times()[:4])  # with the GET sampler
+    ids, post_ms, codes, get_ms = _drive_and_sample(stack, slug, bodies, rate, seconds)
     graded = _wait_graded(stack, ids, timeout=max(60, seconds * 6))
     procs = stack.process_groups()
     cpu = _cpu_delta(cpu0, _cpu(procs))
-    me1 = sum(me.cpu_times()[:2])
+    me1 = sum(me.cpu_times()[:4])
     lat, achieved = _server_latencies(stack, ids)
     n = max(1, len(ids))
     return RunResult(
