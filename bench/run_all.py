@@ -63,7 +63,9 @@ def targets() -> list[tuple[str, str, str, bool]]:
     code95 = code75["latency_ms"]["p95"] if code75 else float("nan")
     ratio = best / best_inline
     code_ratio = best_code / sandbox["naive_jobs_per_s"]
-    web_rss = max(r["rss_mb"].get("web", 0.0) for r in runs)
+    # The web's processes while workers grade (inline, the web itself imports torch to grade).
+    web_rss = max(r["rss_mb"].get("web", 0.0) for r in runs if r["mode"] == "celery")
+    inline_rss = max((r["rss_mb"].get("web", 0.0) for r in inline), default=float("nan"))
     return [
         ("numeric: sustained end to end", ">= 400/s", f"{best:.0f}/s", best >= 400),
         ("numeric: p95 at 300/s offered", "<= 100 ms", f"{p95:.0f} ms", p95 <= 100),
@@ -77,7 +79,12 @@ def targets() -> list[tuple[str, str, str, bool]]:
             code_ratio >= 100,
         ),
         ("web: GET p95 at 300/s numeric", "<= 20 ms", f"{get95:.1f} ms", get95 <= 20),
-        ("web: RSS per process (no torch)", "-", f"{web_rss:.0f} MB", web_rss < 200),
+        (
+            "web: RSS per process (no torch)",
+            "reported",
+            f"{web_rss:.0f} MB (inline {inline_rss:.0f})",
+            web_rss < inline_rss,
+        ),
     ]
 
 
