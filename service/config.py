@@ -42,7 +42,7 @@ class Settings:
     hot_cache_seconds: float = 5.0
     # Under load, how long a web process lets a batch of grading tasks fill (milliseconds):
     # at most this much added latency, for fewer and fuller tasks (0: one task per answer).
-    grading_batch_ms: float = 20.0
+    grading_batch_ms: float = 50.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -107,7 +107,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dev: bool | None 
         running_grace_seconds=float(env.get("RUNNING_GRACE_SECONDS", "120")),
         trust_proxy_hops=int(hops),
         hot_cache_seconds=_seconds(env, "HOT_CACHE_SECONDS", "5"),
-        grading_batch_ms=_seconds(env, "GRADING_BATCH_MS", "20", "milliseconds"),
+        grading_batch_ms=_seconds(env, "GRADING_BATCH_MS", "50", "milliseconds"),
     )
 
 
