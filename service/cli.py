@@ -60,6 +60,7 @@ def catalog() -> None:
 def catalog_load() -> None:
     """Load the built-in catalog; a changed exercise becomes a new version."""
     from exercises.catalog import load_builtin_catalog
+    from service import hotcache
     from service.app import share_cache_changes
     from service.catalog import sync_catalog
 
@@ -67,6 +68,7 @@ def catalog_load() -> None:
     share_cache_changes(settings)  # running web processes drop the exercises they cached
     with session_scope(settings.database_url) as db:
         report = sync_catalog(db, load_builtin_catalog())
+    hotcache.wait_for_announcements()
     click.echo(
         f"catalog: {len(report.created)} created, {len(report.updated)} updated, "
         f"{len(report.unchanged)} unchanged"

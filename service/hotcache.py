@@ -10,7 +10,7 @@ answers depend on (an SQLAlchemy event bumps a generation number), so a revoked 
 enrolment or a new exam take effect at once in the process that made them. With a Redis
 broker (`connect`), the process also announces the change on a pub/sub channel, and every
 web process listening there drops its entries too: the change applies everywhere at once,
-and entries may live for LISTENING_SECONDS. While a process is not subscribed (Redis down,
+and entries may live for LISTENING_SECONDS (120 s). While a process is not subscribed (Redis down,
 or no Redis), its entries live only `HOT_CACHE_SECONDS`: that bounds how long another
 process's change can go unseen. A (re)subscription drops every entry, since announcements
 may have been missed meanwhile.
@@ -53,8 +53,11 @@ WATCHED = frozenset(
 # (e.g. the time a token was last used).
 NEUTRAL = "gradschool_cache_neutral"
 
-# How long entries live while this process listens for other processes' changes.
-LISTENING_SECONDS = 300.0
+# How long entries live while this process listens for other processes' changes (also the
+# most an announcement lost for good can leave another process stale).
+LISTENING_SECONDS = 120.0
+ANNOUNCE_SECONDS = 10.0  # an announcement is retried this long
+PING_SECONDS = 5.0  # the listener's PING interval; 3 unanswered: reconnect
 
 log = logging.getLogger(__name__)
 _generation = 0
@@ -146,11 +149,21 @@ class _Channel:
     def __init__(self) -> None:
         self.url: str | None = None
         self.name = ""
-        self.origin = uuid.uuid4().hex.encode()  # this process's announcements carry it
+        self._origin = b""  # this process's announcements carry it (see `origin`)
+        self._origin_pid = 0
         self.publisher: Any = None
         self.subscribed_pid = 0  # the process whose listener holds a live subscription
         self.listener_pid = 0
         self.epoch = 0  # a new configuration retires the listener of the old one
+        self.announcing: list[threading.Thread] = []
+
+    @property
+    def origin(self) -> bytes:
+        """This process's own mark (a forked child gets its own, or it would ignore its
+        siblings' announcements as its own)."""
+        if self._origin_pid != os.getpid():
+            self._origin, self._origin_pid = uuid.uuid4().hex.encode(), os.getpid()
+        return self._origin
 
     def configure(self, url: str | None, name: str) -> None:
         with _lock:
@@ -176,20 +189,47 @@ class _Channel:
         return self.subscribed_pid == pid
 
     def announce(self) -> None:
-        """Tell the other processes to drop their entries (best effort: a failed announcement
-        is logged; listeners that lost Redis meanwhile drop everything when back)."""
+        """Tell the other processes to drop their entries, from a thread of its own (the
+        committing request does not wait on Redis), retried for ANNOUNCE_SECONDS. One that
+        still fails is logged; the others' entries then live at most LISTENING_SECONDS."""
         if self.url is None:
             return
+        args = (self.url, self.name, self.origin)
+        thread = threading.Thread(
+            target=self._publish, args=args, name="hotcache-announce", daemon=True
+        )
+        with _lock:
+            self.announcing = [t for t in self.announcing if t.is_alive()] + [thread]
+        thread.start()
+
+    def wait(self, seconds: float) -> None:
+        """Wait (at most `seconds`) for announcements in flight: a short-lived process (the
+        CLI) calls it before exiting."""
+        end = time.monotonic() + seconds
+        with _lock:
+            threads = list(self.announcing)
+        for thread in threads:
+            thread.join(max(0.0, end - time.monotonic()))
+
+    def _publish(self, url: str, name: str, origin: bytes) -> None:
         import redis
 
-        try:
-            if self.publisher is None:
-                self.publisher = redis.Redis.from_url(
-                    self.url, socket_timeout=2, socket_connect_timeout=2
-                )
-            self.publisher.publish(self.name, self.origin)
-        except redis.RedisError as err:
-            log.warning("cache invalidation not announced: %s", err)
+        deadline = time.monotonic() + ANNOUNCE_SECONDS
+        while True:
+            try:
+                with _lock:
+                    if self.publisher is None:
+                        self.publisher = redis.Redis.from_url(
+                            url, socket_timeout=2, socket_connect_timeout=2
+                        )
+                    publisher = self.publisher
+                publisher.publish(name, origin)
+                return
+            except (redis.RedisError, OSError) as err:
+                if time.monotonic() > deadline:
+                    log.error("cache invalidation not announced: %s", err)
+                    return
+                time.sleep(0.5)
 
     def _listen(self, url: str, name: str, epoch: int) -> None:
         import redis
@@ -201,20 +241,31 @@ class _Channel:
 
         while current():
             try:
-                client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=2)
+                client = redis.Redis.from_url(
+                    url, socket_timeout=10, socket_connect_timeout=2, socket_keepalive=True
+                )
                 pubsub = client.pubsub()
                 pubsub.subscribe(name)
-                last_ping = time.monotonic()
+                last_ping = last_heard = time.monotonic()
                 while current():
                     message = pubsub.get_message(timeout=1.0)
+                    now = time.monotonic()
+                    if message is not None:
+                        last_heard = now  # the PONGs too: the connection is alive
+                    elif now - last_heard > 3 * PING_SECONDS:
+                        # A half-open connection raises nothing: no answer to our PINGs is
+                        # how it shows. Not subscribed any more: reconnect.
+                        raise redis.ConnectionError("no answer from Redis to PING")
+                    if now - last_ping > PING_SECONDS:
+                        pubsub.ping()
+                        last_ping = now
                     if message is None:
-                        if time.monotonic() - last_ping > 5:
-                            pubsub.ping()  # a dead connection raises instead of hanging
-                            last_ping = time.monotonic()
                         continue
-                    if message["type"] == "subscribe" and current():
+                    if message["type"] == "subscribe":
                         bump()  # announcements made before this may have been missed
-                        self.subscribed_pid = pid
+                        with _lock:
+                            if current():
+                                self.subscribed_pid = pid
                     elif message["type"] == "message" and message["data"] != self.origin:
                         bump()
                 pubsub.close()
@@ -222,12 +273,21 @@ class _Channel:
             except (redis.RedisError, OSError) as err:
                 if self.subscribed_pid == pid:
                     log.warning("cache invalidations not heard: %s", err)
-                if current():
-                    self.subscribed_pid = 0
+                with _lock:
+                    was_subscribed = self.subscribed_pid == pid
+                    if current():
+                        self.subscribed_pid = 0
+                if was_subscribed:
+                    bump()  # what was cached while the connection was failing may be stale
                 time.sleep(1)
 
 
 _channel = _Channel()
+
+
+def wait_for_announcements(seconds: float = ANNOUNCE_SECONDS) -> None:
+    """Let this process's announcements in flight reach Redis before it exits."""
+    _channel.wait(seconds)
 
 
 def connect(redis_url: str | None, channel: str) -> None:

@@ -33,6 +33,8 @@ from limits.storage import RedisStorage
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.1
+# Counters of ended windows are dropped at each flush, and when a new key finds this many.
+PRUNE_AT = 50_000
 
 
 def storage_uri(redis_url: str) -> str:
@@ -78,7 +80,11 @@ class BatchedRedisStorage(RedisStorage):
     STORAGE_SCHEME = ["batched+redis", "batched+rediss"]  # noqa: RUF012
 
     def __init__(self, uri: str, **options: Any) -> None:
+        # A Redis that stops answering must not hang the flusher (or a request's fallback).
+        options.setdefault("socket_timeout", 2)
+        options.setdefault("socket_connect_timeout", 2)
         super().__init__(uri.removeprefix("batched+"), **options)
+        self._outage = False
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._counters: dict[str, _Counter] = {}
@@ -100,6 +106,8 @@ class BatchedRedisStorage(RedisStorage):
             self._ensure_flusher()
             counter = self._counters.get(key)
             if counter is None or now >= counter.ends_at:
+                if len(self._counters) >= PRUNE_AT:
+                    self._prune(now)  # also without flushes (Redis away): memory stays bounded
                 counter = self._counters[key] = _Counter(0, 0, 0, expiry, now + expiry)
             counter.pending += amount
             return counter.shared + counter.sending + counter.pending
@@ -132,12 +140,16 @@ class BatchedRedisStorage(RedisStorage):
             self._counters.clear()
         return super().reset()
 
+    def _prune(self, now: float) -> None:
+        """Forget windows that ended (call with the lock held)."""
+        for key in [k for k, c in self._counters.items() if now >= c.ends_at]:
+            del self._counters[key]
+
     def flush(self) -> None:
         """Send the hits counted since the last flush; take the shared totals back."""
         now = time.time()
         with self._lock:
-            for key in [k for k, c in self._counters.items() if now >= c.ends_at]:
-                del self._counters[key]
+            self._prune(now)
             batch = [(k, c) for k, c in self._counters.items() if c.pending]
             for _, counter in batch:
                 counter.sending, counter.pending = counter.pending, 0
@@ -151,12 +163,17 @@ class BatchedRedisStorage(RedisStorage):
             answer = self._flush_script(keys, args)
         except self.base_exceptions as err:
             # Redis is away: the hits stay counted here and are sent with the next flush.
-            log.warning("rate-limit counters not shared: %s", err)
+            if not self._outage:
+                log.warning("rate-limit counters not shared until Redis answers: %s", err)
+            self._outage = True
             with self._lock:
                 for _, counter in batch:
                     counter.pending += counter.sending
                     counter.sending = 0
             return
+        if self._outage:
+            log.warning("rate-limit counters shared again")
+            self._outage = False
         done = time.time()
         with self._lock:
             for i, (_, counter) in enumerate(batch):

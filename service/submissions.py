@@ -274,7 +274,10 @@ def submit(
     # When nothing came before it in this transaction (the hot path: everything else from
     # the caches), the INSERT is its own transaction, committed by the database as it runs:
     # one round trip instead of three (BEGIN, INSERT, COMMIT).
-    alone = {} if holds_connection(db) else {"isolation_level": "AUTOCOMMIT"}
+    # (Not when the session has unflushed changes: they would be flushed at the commit,
+    # after the INSERT and outside its transaction.)
+    pending = bool(db.new or db.dirty or db.deleted)
+    alone = {} if pending or holds_connection(db) else {"isolation_level": "AUTOCOMMIT"}
     try:
         row = db.connection(execution_options=alone).execute(_INSERT, params).one()
         db.commit()

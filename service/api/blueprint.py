@@ -77,9 +77,11 @@ def api_rate_limit() -> None:
     strategy = _STRATEGIES.get(id(storage))
     if strategy is None or strategy.storage is not storage:
         strategy = _STRATEGIES[id(storage)] = FixedWindowRateLimiter(storage)
-    key = rate_key()
-    if not strategy.hit(item, "api", key):
-        reset = strategy.get_window_stats(item, "api", key).reset_time
+    # The deployment's prefix first, as flask-limiter's keys have it (deployments may share
+    # one Redis).
+    ids = (current_app.config.get("RATELIMIT_KEY_PREFIX", ""), "api", rate_key())
+    if not strategy.hit(item, *ids):
+        reset = strategy.get_window_stats(item, *ids).reset_time
         raise TooManyRequests(
             f"rate limit exceeded ({text}); retry after the window resets",
             retry_after=max(1, int(reset - time.time())),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
@@ -114,3 +115,38 @@ def test_the_app_limits_api_calls_through_redis(prefix: str, pg_url: str, tmp_pa
     client = app.test_client()
     codes = [client.get("/api/v1/me").status_code for _ in range(3)]
     assert codes[:2] == [401, 401] and codes[2] == 429  # counted per address, before auth
+
+
+def test_deployments_sharing_a_redis_count_apart(redis_prefix: str, tmp_path: Path) -> None:
+    from service.app import create_app
+    from service.config import load_settings
+
+    def app_for(prefix: str) -> Flask:
+        settings = load_settings(
+            {
+                "DATABASE_URL": f"sqlite:///{tmp_path}/{prefix}.sqlite",
+                "BROKER_URL": REDIS_URL,
+                "BROKER_KEY_PREFIX": f"{redis_prefix}{prefix}:",
+                "SECRET_KEY": "test",
+                "GRADSCHOOL_DATA_DIR": str(tmp_path),
+            }
+        )
+        return create_app(settings, TESTING=True, API_RATE_LIMIT="2 per minute")
+
+    a, b = app_for("a").test_client(), app_for("b").test_client()
+    assert [a.get("/api/v1/me").status_code for _ in range(3)] == [401, 401, 429]
+    time.sleep(3 * FLUSH_SECONDS)  # a's counts reach Redis (its flusher)
+    assert b.get("/api/v1/me").status_code == 401  # not b's count
+
+
+def test_ended_windows_are_forgotten_even_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.ratelimit as ratelimit
+
+    monkeypatch.setattr(ratelimit, "PRUNE_AT", 10)
+    storage = storage_from_string("batched+redis://127.0.0.1:1/0", key_prefix="x")
+    limiter = FixedWindowRateLimiter(storage)
+    for i in range(10):
+        limiter.hit(parse("5 per second"), f"address-{i}")
+    time.sleep(1.1)  # every window ends; no flush ever reached Redis
+    limiter.hit(parse("5 per second"), "one more")
+    assert len(storage._counters) == 1
