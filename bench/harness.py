@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import psycopg
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,11 +22,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from exercises.catalog import load_builtin_catalog  # noqa: E402
-from service.catalog import sync_catalog  # noqa: E402
-from service.data.migrate import upgrade  # noqa: E402
-from service.data.session import close_all, session_scope  # noqa: E402
+from service.data.session import session_scope  # noqa: E402
 from service.users import create_token, create_user  # noqa: E402
-from tests.integration.stack import free_port, wait_http  # noqa: E402
+from tests.integration.stack import (  # noqa: E402
+    free_port,
+    load_database,
+    scratch_database,
+    wait_http,
+)
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -79,12 +81,18 @@ def start_stack(
     mode: str = "celery", web_workers: int = 2, workers: int = 2
 ) -> Iterator[BenchStack]:
     """Start web + workers on a fresh PostgreSQL database and Redis prefix; tear all down after."""
-    name = f"gradschool_bench_{uuid.uuid4().hex[:10]}"
+    with (
+        scratch_database(PG_ADMIN, "gradschool_bench") as database_url,
+        _running(database_url, mode, web_workers, workers) as stack,
+    ):
+        yield stack
+
+
+@contextmanager
+def _running(database_url: str, mode: str, web_workers: int, workers: int) -> Iterator[BenchStack]:
+    """The stack's processes on `database_url` (migrated and loaded here), with learners and a
+    Redis prefix of their own; stopped, and the prefix's keys deleted, afterwards."""
     prefix = f"gradschool-bench-{uuid.uuid4().hex[:10]}:"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    database_url = f"{base}/{name}"
     data_dir = Path(tempfile.mkdtemp(prefix="gradschool-bench-"))
     env = dict(
         os.environ,
@@ -98,9 +106,7 @@ def start_stack(
     )
     stack = BenchStack("", database_url, mode, env, [])
     try:
-        upgrade(database_url)
-        with session_scope(database_url) as db:
-            sync_catalog(db, load_builtin_catalog())
+        load_database(database_url)
         stack.tokens = _learners(database_url, LEARNERS)
         port = free_port()
         stack.base_url = f"http://127.0.0.1:{port}"
@@ -140,9 +146,6 @@ def start_stack(
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        close_all()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         client = redis.Redis.from_url(REDIS_URL)
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
         if keys:

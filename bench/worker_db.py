@@ -22,7 +22,6 @@ import importlib.util
 import os
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,18 +29,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import psycopg
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from exercises.catalog import load_builtin_catalog  # noqa: E402
-from service.catalog import sync_catalog  # noqa: E402
-from service.data.migrate import upgrade  # noqa: E402
-from service.data.session import close_all, session_scope  # noqa: E402
+from service.data.session import session_scope  # noqa: E402
 from service.submissions import submit  # noqa: E402
 from service.users import create_user  # noqa: E402
+from tests.integration.stack import load_database, scratch_database  # noqa: E402
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SLUG = "sigmoid-neuron"
@@ -204,15 +200,8 @@ def main() -> None:
     if not versions:
         versions = [("current", load_grading(None))]
 
-    name = f"gradschool_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    database_url = f"{base}/{name}"
-    try:
-        upgrade(database_url)
-        with session_scope(database_url) as db:
-            sync_catalog(db, load_builtin_catalog())
+    with scratch_database(PG_ADMIN, "gradschool_bench") as database_url:
+        load_database(database_url)
         per_size = max(64, args.per_size // 64 * 64)
         series = len(versions) * args.rounds * len(SIZES)
         needed = len(versions) * args.rounds * sum(SIZES) + series * per_size  # warm-ups too
@@ -223,7 +212,8 @@ def main() -> None:
             grading.grade_batch(database_url, [mine[i] for mine in by_learner])
         # Interleaved, so every batch mixes learners as a busy queue does.
         pending = [mine[i] for i in range(len(versions), per_learner) for mine in by_learner]
-        print(f"{name}: {len(pending)} queued {SLUG} submissions, {args.learners} learners")
+        database = database_url.rsplit("/", 1)[1]
+        print(f"{database}: {len(pending)} queued {SLUG} submissions, {args.learners} learners")
         runs = []
         for _ in range(args.rounds):
             for size in SIZES:
@@ -232,10 +222,6 @@ def main() -> None:
                     runs.append(time_batches(grading, database_url, version, size, ids))
         print_runs("every run:", runs)
         print_runs(f"median of {args.rounds} rounds (CPU: time.process_time):", median_runs(runs))
-    finally:
-        close_all()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

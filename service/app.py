@@ -12,9 +12,9 @@ from service.config import Settings, load_settings
 
 
 def _ratelimit_storage(settings: Settings) -> str:
-    if settings.broker_url.startswith(("redis://", "rediss://")):
+    if settings.redis_url:
         # Counted in memory, shared through Redis in the background: service/ratelimit.py.
-        return ratelimit.storage_uri(settings.broker_url)
+        return ratelimit.storage_uri(settings.redis_url)
     return "memory://"
 
 
@@ -27,11 +27,7 @@ def share_cache_changes(settings: Settings) -> None:
     """Drop hot-cache entries on this process's changes, and (with a Redis broker) announce
     them to, and hear them from, the other processes: service/hotcache.py."""
     hotcache.install()
-    redis_url = settings.broker_url
-    hotcache.connect(
-        redis_url if redis_url.startswith(("redis://", "rediss://")) else None,
-        _prefix(settings) + "hotcache",
-    )
+    hotcache.connect(settings.redis_url, _prefix(settings) + "hotcache")
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:

@@ -19,6 +19,9 @@ def data_dir_from_env(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("GRADSCHOOL_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
 
 
+REDIS_SCHEMES = ("redis://", "rediss://")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, resolved once per process."""
@@ -49,6 +52,12 @@ class Settings:
         """True for the embedded database."""
         return self.database_url.startswith("sqlite")
 
+    @property
+    def redis_url(self) -> str | None:
+        """The broker's URL when the broker is a Redis (which rate limits and cache
+        invalidations then share), else None."""
+        return self.broker_url if self.broker_url.startswith(REDIS_SCHEMES) else None
+
 
 def _broker(url: str, data_dir: Path, env: Mapping[str, str]) -> tuple[str, dict[str, object]]:
     """Turn `filesystem:///path` into kombu's filesystem transport and its folders."""
@@ -71,7 +80,7 @@ def _broker(url: str, data_dir: Path, env: Mapping[str, str]) -> tuple[str, dict
         }
         return "filesystem://", opts
     prefix = env.get("BROKER_KEY_PREFIX")
-    if prefix and url.startswith(("redis://", "rediss://")):
+    if prefix and url.startswith(REDIS_SCHEMES):
         opts["global_keyprefix"] = prefix
     return url, opts
 

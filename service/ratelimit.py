@@ -69,6 +69,11 @@ class _Counter:
     expiry: int  # the window's length, seconds
     ends_at: float  # time.time() when the window ends (Redis's expiry once known)
 
+    @property
+    def total(self) -> int:
+        """The window's count as this process knows it."""
+        return self.shared + self.sending + self.pending
+
 
 class BatchedRedisStorage(RedisStorage):
     """`limits` storage: fixed-window counters in memory, flushed to Redis in batches.
@@ -110,7 +115,7 @@ class BatchedRedisStorage(RedisStorage):
                     self._prune(now)  # also without flushes (Redis away): memory stays bounded
                 counter = self._counters[key] = _Counter(0, 0, 0, expiry, now + expiry)
             counter.pending += amount
-            return counter.shared + counter.sending + counter.pending
+            return counter.total
 
     def get(self, key: str) -> int:
         """The window's count as this process knows it."""
@@ -118,7 +123,7 @@ class BatchedRedisStorage(RedisStorage):
             counter = self._counters.get(key)
             if counter is None or time.time() >= counter.ends_at:
                 return 0
-            return counter.shared + counter.sending + counter.pending
+            return counter.total
 
     def get_expiry(self, key: str) -> float:
         """When the window ends (time.time())."""

@@ -87,7 +87,7 @@ def broker_connection(settings: Settings, timeout: float) -> Connection:
     """A kombu connection that gives up after `timeout` (connect and every socket read)."""
     options: dict[str, Any] = dict(settings.broker_transport_options)
     url = settings.broker_url
-    if url.startswith(("redis://", "rediss://")):
+    if settings.redis_url:
         options.update(socket_timeout=timeout, socket_connect_timeout=timeout)
     elif url == "filesystem://":
         url = "filesystem://localhost"  # the same transport, without kombu's warning on each use

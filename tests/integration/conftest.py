@@ -6,9 +6,10 @@ import os
 import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 import redis
+
+from tests.integration.stack import scratch_database
 
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -17,16 +18,8 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """An empty PostgreSQL database of this test run's own, dropped afterwards."""
-    name = f"gradschool_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    yield f"{base}/{name}"
-    from service.data.session import close_all
-
-    close_all()
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(PG_ADMIN, "gradschool_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

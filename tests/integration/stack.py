@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from exercises.catalog import load_builtin_catalog
 from service.catalog import sync_catalog
 from service.data.migrate import upgrade
-from service.data.session import session_scope
+from service.data.session import close_all, session_scope
 from service.users import create_token, create_user
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,11 +87,37 @@ class Stack:
         )
 
 
-def prepare_database(database_url: str) -> str:
-    """Migrate, load the catalog, and create a learner; returns the learner's token."""
+@contextmanager
+def scratch_database(
+    admin_url: str, prefix: str, connect_timeout: float | None = None
+) -> Iterator[str]:
+    """An empty PostgreSQL database of its own on the server of `admin_url` (a libpq URL);
+    yields its SQLAlchemy URL, then closes this process's pools and drops it (cutting off
+    whoever is still connected)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    timeout = {} if connect_timeout is None else {"connect_timeout": connect_timeout}
+    with psycopg.connect(admin_url, autocommit=True, **timeout) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        close_all()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def load_database(database_url: str) -> None:
+    """Migrate the database and load the built-in catalog."""
     upgrade(database_url)
     with session_scope(database_url) as db:
         sync_catalog(db, load_builtin_catalog())
+
+
+def prepare_database(database_url: str) -> str:
+    """Migrate, load the catalog, and create a learner; returns the learner's token."""
+    load_database(database_url)
+    with session_scope(database_url) as db:
         user = create_user(db, f"learner-{time.monotonic_ns()}@example.test", "correct-horse")
         return create_token(db, user)
 

@@ -45,12 +45,18 @@ def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
         time.sleep(0.005)
 
 
-def test_ids_that_arrive_during_a_send_go_together_in_the_next() -> None:
+def _busy_sending(first: int) -> tuple[FakeCelery, CeleryDispatcher]:
+    """A dispatcher whose sender is held in the middle of sending [first]."""
     celery = FakeCelery()
     d = CeleryDispatcher(celery)  # type: ignore[arg-type]
     celery.hold.clear()
-    d.enqueue(1, "numeric")
-    celery.sending.wait(5)  # the sender is busy with [1]
+    d.enqueue(first, "numeric")
+    celery.sending.wait(5)
+    return celery, d
+
+
+def test_ids_that_arrive_during_a_send_go_together_in_the_next() -> None:
+    celery, d = _busy_sending(1)  # the sender is busy with [1]
     for sid in range(2, 12):
         d.enqueue(sid, "numeric")
     code_ids = list(range(100, 100 + BATCH_LIMITS["code"] + 1))
@@ -67,11 +73,7 @@ def test_ids_that_arrive_during_a_send_go_together_in_the_next() -> None:
 
 
 def test_a_batch_never_exceeds_its_queues_limit() -> None:
-    celery = FakeCelery()
-    d = CeleryDispatcher(celery)  # type: ignore[arg-type]
-    celery.hold.clear()
-    d.enqueue(0, "numeric")
-    celery.sending.wait(5)
+    celery, d = _busy_sending(0)
     limit = BATCH_LIMITS["numeric"]
     for sid in range(1, 2 * limit + 6):
         d.enqueue(sid, "numeric")
@@ -97,11 +99,7 @@ def test_a_broker_outage_loses_the_batch_to_the_sweeper_not_the_sender() -> None
 
 
 def test_the_batch_carries_the_request_ids_of_its_submissions() -> None:
-    celery = FakeCelery()
-    d = CeleryDispatcher(celery)  # type: ignore[arg-type]
-    celery.hold.clear()
-    d.enqueue(1, "numeric")
-    celery.sending.wait(5)
+    celery, d = _busy_sending(1)
     with log_context(request_id="req-a"):
         d.enqueue(2, "numeric")
     with log_context(request_id="req-b"):

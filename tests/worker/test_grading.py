@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,42 +19,30 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from exercises.catalog import load_builtin_catalog
-from service.catalog import sync_catalog
 from service.config import Settings
-from service.data.migrate import upgrade
 from service.data.models import Submission, SubmissionStatus
 from service.data.session import close_all, get_engine, session_scope
+from tests.integration.conftest import PG_ADMIN
+from tests.integration.stack import load_database, scratch_database
 from tests.support import Factory
 from worker import grading
 
 NEURON = "sigmoid-neuron"
 WRONG = {"answers": {"w": 1, "b": 1, "x": 1}}
-PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
     """A migrated PostgreSQL database with the catalog, for this module's tests."""
-    name = f"gradschool_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as err:
-        if os.environ.get("CI"):
-            raise  # CI has PostgreSQL: its absence is a failure there, not a skip
-        pytest.skip(f"no PostgreSQL at {PG_ADMIN}: {err}")
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    url = f"{base}/{name}"
-    try:
-        upgrade(url)
-        with session_scope(url) as db:
-            sync_catalog(db, load_builtin_catalog())
+    with ExitStack() as cleanup:
+        try:
+            url = cleanup.enter_context(scratch_database(PG_ADMIN, "gradschool_test", 3))
+        except psycopg.OperationalError as err:
+            if os.environ.get("CI"):
+                raise  # CI has PostgreSQL: its absence is a failure there, not a skip
+            pytest.skip(f"no PostgreSQL at {PG_ADMIN}: {err}")
+        load_database(url)
         yield url
-    finally:
-        close_all()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -136,18 +124,25 @@ def test_a_claim_taken_over_mid_batch_is_not_overwritten(
     assert _rows(url, ids)[ids[1]].status == SubmissionStatus.RUNNING  # the other worker's
 
 
+def _judging_fails(monkeypatch: pytest.MonkeyPatch, submission_id: int, error: Exception) -> Any:
+    """Make judging raise `error` for one submission (the others judged as usual); returns the
+    real judge."""
+    real = grading._judge
+
+    def judge(database_url: str, c: Any, *args: Any) -> Any:
+        if c.id == submission_id:
+            raise error
+        return real(database_url, c, *args)
+
+    monkeypatch.setattr(grading, "_judge", judge)
+    return real
+
+
 def test_a_grading_defect_fails_its_submission_only(
     queued: tuple[str, list[int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, ids = queued
-    real = grading._judge
-
-    def judge(database_url: str, c: Any, *args: Any) -> Any:
-        if c.id == ids[2]:
-            raise ZeroDivisionError("a bug in a grader")
-        return real(database_url, c, *args)
-
-    monkeypatch.setattr(grading, "_judge", judge)
+    _judging_fails(monkeypatch, ids[2], ZeroDivisionError("a bug in a grader"))
     with pytest.raises(grading.GradingFailed, match=str(ids[2])):
         grading.grade_batch(url, ids)
     rows = _rows(url, ids)
@@ -159,14 +154,9 @@ def test_a_database_fault_mid_batch_keeps_what_was_graded_and_is_raised(
     queued: tuple[str, list[int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, ids = queued
-    real = grading._judge
-
-    def judge(database_url: str, c: Any, *args: Any) -> Any:
-        if c.id == ids[2]:
-            raise sa.exc.OperationalError("SELECT 1", {}, Exception("connection lost"))
-        return real(database_url, c, *args)
-
-    monkeypatch.setattr(grading, "_judge", judge)
+    real = _judging_fails(
+        monkeypatch, ids[2], sa.exc.OperationalError("SELECT 1", {}, Exception("connection lost"))
+    )
     with pytest.raises(sa.exc.OperationalError):
         grading.grade_batch(url, ids)
     rows = _rows(url, ids)

@@ -190,33 +190,3 @@ def test_graph_of_every_exercise_is_json(catalog: dict[str, ExerciseSpec]) -> No
         json.dumps(graph)
         if spec.forward.strip() and kind.scalar_output:
             assert graph["output"] is not None
-
-
-def test_hidden_inputs_are_remembered_per_spec_and_variant(
-    catalog: dict[str, ExerciseSpec],
-) -> None:
-    from exercises.kinds.code_common import hidden_params
-
-    spec = catalog["sigmoid-neuron-code"]
-    kind = get_kind(spec.kind)
-    variant = kind.make_variant(spec, 1234)
-    checked: list[dict[str, object]] = []
-
-    def problem(params: dict[str, object]) -> None:
-        checked.append(params)
-        return kind.variant_problem(spec, params)  # type: ignore[func-returns-value]
-
-    first = hidden_params(spec, variant, problem)
-    assert first and checked  # drawn and checked once
-    checked.clear()
-    first[0]["x"] = "changed by a caller"
-    again = hidden_params(spec, variant, problem)
-    assert not checked  # remembered: no draw checked again
-    assert again[0]["x"] != "changed by a caller"  # callers get copies
-    other = hidden_params(spec, kind.make_variant(spec, 99), problem)
-    assert checked and other != again  # another variant, other inputs
-    # A spec object with the same content but another identity is drawn afresh (equal).
-    copy_spec = ExerciseSpec.model_validate(spec.model_dump())
-    checked.clear()
-    assert hidden_params(copy_spec, variant, problem) == again
-    assert checked
