@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -233,7 +233,9 @@ def submit(
     submitted_by_id: int | None = None,
     hot_cache_seconds: float = 0.0,
 ) -> tuple[Submission, bool]:
-    """Validate, store and enqueue an answer; returns (submission, created)."""
+    """Validate, store and enqueue an answer; returns (submission, created).
+
+    Only the columns of `user` are read: it may be a detached copy (the API's token cache)."""
     if idempotency_key is not None:
         prior = db.scalar(
             select(Submission).where(
@@ -321,7 +323,21 @@ def _iso(ts: datetime | None) -> str | None:
     return ts.isoformat() if ts else None
 
 
-def submission_view(submission: Submission, exercise: Exercise | None = None) -> dict[str, Any]:
+class ViewColumns(Protocol):
+    """What a submission's view reads: a Submission, or a row of `_VIEW`."""
+
+    id: int
+    status: SubmissionStatus
+    attempt: int
+    score: float | None
+    verdict: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    graded_at: datetime | None
+
+
+def submission_view(submission: ViewColumns, exercise: Exercise | None = None) -> dict[str, Any]:
     """The API's view of a submission: status, score, and each part's verdict."""
     verdict = submission.verdict or {}
     parts = {
@@ -350,4 +366,72 @@ def submission_view(submission: Submission, exercise: Exercise | None = None) ->
     details = verdict.get("details") or {}
     if details:
         view["details"] = details
+    return view
+
+
+# The columns of a submission's view, by id: one statement, no answer (a view never shows
+# it), no joined version (its spec is large JSON the view does not need).
+_VIEW = select(
+    Submission.id,
+    Submission.user_id,
+    Submission.status,
+    Submission.attempt,
+    Submission.score,
+    Submission.verdict,
+    Submission.error,
+    Submission.created_at,
+    Submission.started_at,
+    Submission.graded_at,
+    Submission.exercise_version_id,
+    Submission.assignment_id,
+    Submission.submitted_by_id,
+).where(Submission.id == bindparam("id"))
+# (database, version id) -> (exercise slug, version number).
+_VERSION_NAMES: TtlCache[tuple[str, int], tuple[str, int]] = TtlCache(4096)
+
+
+def _version_names(
+    db: Session, where: str, version_id: int, cache_seconds: float
+) -> tuple[str, int]:
+    key = (where, version_id)
+    found = _VERSION_NAMES.get(key, cache_seconds)
+    if found is None:
+        gen = hotcache.generation()
+        row = db.execute(
+            select(Exercise.slug, ExerciseVersion.number)
+            .join(ExerciseVersion.exercise)
+            .where(ExerciseVersion.id == version_id)
+        ).one()
+        found = (row.slug, row.number)
+        _VERSION_NAMES.put(key, found, gen)
+    return found
+
+
+def own_practice_view(
+    db: Session, viewer_id: int, submission_id: int, cache_seconds: float = 0.0
+) -> dict[str, Any] | None:
+    """The view of one of the viewer's own practice submissions, from one statement (its
+    exercise's names from the hot cache): the status poll of the portal and of API clients.
+    None for any other submission (an assignment's, whose feedback policy applies, or someone
+    else's): the caller then takes the general path; NotFound for no such submission.
+
+    The SELECT runs in autocommit when it is the request's first statement (one round trip,
+    not BEGIN + SELECT + ROLLBACK)."""
+    pending = bool(db.new or db.dirty or db.deleted)
+    alone = {} if pending or holds_connection(db) else {"isolation_level": "AUTOCOMMIT"}
+    row = db.connection(execution_options=alone).execute(_VIEW, {"id": submission_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"no submission {submission_id}")
+    if row.assignment_id is not None or row.user_id != viewer_id:
+        return None
+    where = str(db.get_bind().engine.url)
+    slug, number = _version_names(db, where, row.exercise_version_id, cache_seconds)
+    view = submission_view(cast(ViewColumns, row))
+    view["exercise"] = slug
+    view["assignment_id"] = None
+    view["learner_id"] = row.user_id
+    view["submitted_by_id"] = row.submitted_by_id
+    view["exercise_version"] = number
+    view["late"] = False
+    view["feedback"] = "shown"
     return view

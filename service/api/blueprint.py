@@ -154,8 +154,7 @@ def authenticate() -> None:
     if expires_at is not None and _aware(expires_at) <= datetime.now(UTC):
         _TOKENS.discard(token_hash)
         raise Unauthorized("the API token has expired")
-    # A copy of the cached user in this request's session, without a query.
-    g.user = get_db().merge(user, load=False)
+    g.token_user = user
     g.token_id = token_id
 
 
@@ -164,8 +163,18 @@ def _aware(ts: datetime) -> datetime:
 
 
 def current_user() -> User:
-    """The user the request's token belongs to."""
-    user: User = g.user
+    """The user the request's token belongs to, in this request's session (merged from the
+    token cache's copy on first use, without a query)."""
+    if "api_user" not in g:
+        g.api_user = get_db().merge(g.token_user, load=False)
+    user: User = g.api_user
+    return user
+
+
+def token_user() -> User:
+    """The token's user as the token cache holds it: a detached copy of its columns, to read
+    (id, role) without the session; `current_user()` for anything that loads or changes."""
+    user: User = g.token_user
     return user
 
 

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, Field
 from sqlalchemy.orm import joinedload
 
 from service.access import STAFF, course_role, is_admin
-from service.api.blueprint import bp, current_user
+from service.api.blueprint import bp, current_user, token_user
 from service.api.models import Id, In, Out, Page, Slug
 from service.api.openapi import operation
 from service.coursework import submission_view_for
@@ -20,7 +20,7 @@ from service.idempotency import check_key
 from service.queueing import dispatcher
 from service.regrade import history, version_number
 from service.submission_list import Filters, list_submissions
-from service.submissions import submit
+from service.submissions import own_practice_view, submit
 from service.webdb import get_db, settings
 
 TAG = ["submissions"]
@@ -141,7 +141,8 @@ def create_submission(slug: str, json: PracticeIn) -> tuple[SubmissionOut, int, 
     key = request.headers.get("Idempotency-Key")
     if key is not None:
         check_key(key)
-    db, user = get_db(), current_user()
+    # The token's cached user, not merged into the session: practice reads only its columns.
+    db, user = get_db(), token_user()
     submission, created = submit(
         db,
         dispatcher(),
@@ -180,9 +181,11 @@ def submission_list(query: SubmissionQuery) -> SubmissionPage:
 @operation(tags=TAG, resp=SubmissionOut)
 def submission_detail(submission_id: int) -> SubmissionOut:
     """A submission's status, score and per-part verdict (hidden while its assignment says so)."""
-    user = current_user()
-    submission = visible_submission(user, submission_id)
-    return SubmissionOut.model_validate(submission_view_for(get_db(), submission, user))
+    view = own_practice_view(get_db(), token_user().id, submission_id, settings().hot_cache_seconds)
+    if view is None:  # an assignment's or someone else's: feedback policy and access rules
+        user = current_user()
+        view = submission_view_for(get_db(), visible_submission(user, submission_id), user)
+    return SubmissionOut.model_validate(view)
 
 
 @bp.get("/submissions/<int:submission_id>/verdicts")
