@@ -25,6 +25,7 @@ from service.data.models import (
 from service.errors import NotFound, ValidationFailed
 
 BATCH = 20
+LOOKUP = 500  # ids per query when the sweeper looks up what is left of a job
 SCOPES = ("submission", "exercise_version", "assignment")
 FINAL = (SubmissionStatus.GRADED, SubmissionStatus.FAILED)
 
@@ -96,7 +97,10 @@ def start_regrade(
     rows: list[tuple[int, str]],
     against: str = "same",
 ) -> RegradeJob:
-    """Record the job, commit, then hand its submissions to workers in batches per queue."""
+    """Record the job with its submissions, commit, then hand them to workers in batches per
+    queue. A batch the broker refuses (or loses) is the sweeper's: the job row says what is
+    left to do, and sending a batch again regrades nothing twice."""
+    now = utcnow()
     job = RegradeJob(
         course_id=course.id,
         requested_by_id=user.id,
@@ -104,19 +108,49 @@ def start_regrade(
         target=target,
         against=against,
         total=len(rows),
+        submission_ids=[submission_id for submission_id, _ in rows],
         status=JobStatus.DONE if not rows else JobStatus.QUEUED,
-        finished_at=utcnow() if not rows else None,
+        finished_at=now if not rows else None,
+        updated_at=now,
     )
     db.add(job)
     db.commit()
+    for queue, ids in batches(rows):
+        runner.send(REGRADE_TASK, [job.id, ids], queue)
+    db.refresh(job)
+    return job
+
+
+def batches(rows: list[tuple[int, str]]) -> list[tuple[str, list[int]]]:
+    """(queue, submission ids) of at most BATCH ids each, in the order of `rows`."""
     by_queue: dict[str, list[int]] = defaultdict(list)
     for submission_id, queue in rows:
         by_queue[queue].append(submission_id)
-    for queue, ids in by_queue.items():
-        for start in range(0, len(ids), BATCH):
-            runner.send(REGRADE_TASK, [job.id, ids[start : start + BATCH]], queue)
-    db.refresh(job)
-    return job
+    return [
+        (queue, ids[start : start + BATCH])
+        for queue, ids in by_queue.items()
+        for start in range(0, len(ids), BATCH)
+    ]
+
+
+def unsettled(db: Session, job: RegradeJob) -> list[tuple[int, str]]:
+    """[(submission id, queue)] of the job's submissions not yet regraded for it (nor passed
+    over): what a re-send carries. Submissions deleted since are left out."""
+    settled = set(
+        db.scalars(
+            select(SubmissionVerdict.submission_id).where(
+                SubmissionVerdict.regrade_job_id == job.id
+            )
+        )
+    )
+    settled.update(job.passed_over or ())
+    todo = [i for i in job.submission_ids or () if i not in settled]
+    found: dict[int, str] = {}
+    for start in range(0, len(todo), LOOKUP):
+        chunk = todo[start : start + LOOKUP]
+        query = select(Submission.id, Submission.queue).where(Submission.id.in_(chunk))
+        found.update((row.id, row.queue) for row in db.execute(query))
+    return [(i, found[i]) for i in todo if i in found]
 
 
 def get_job(db: Session, job_id: int) -> RegradeJob:

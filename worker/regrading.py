@@ -2,9 +2,16 @@
 
 Every regrade appends to `submission_verdicts` (the first time also the original
 verdict), then replaces the submission's current verdict, all in one transaction.
-Like first grading, it is idempotent: a regrade job re-delivered regrades nothing
-twice (one history row per submission and job), and it never touches a submission
-that is still queued or running (its first grading will use the current code).
+Like first grading, it is idempotent: a regrade job re-delivered (by the broker, or sent
+again by the sweeper) regrades nothing twice, and it never touches a submission that is
+still queued or running (its first grading will use the current code).
+
+Each submission of a job is settled once, in one transaction that holds the job's row
+(no other settlement of the job can interleave) and that writes, together:
+its record for the job (a history row, unique per submission and job; or, for a submission
+passed over, its id in the job's `passed_over`), the job's counters and progress time, and,
+when it was the last one, the job's final status. A delivery that finds the record finds it
+under that lock, so it counts nothing; the job turns `done` exactly once.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from worker.sandbox.errors import SandboxError
 log = logging.getLogger(__name__)
 
 FINAL = (SubmissionStatus.GRADED, SubmissionStatus.FAILED)
+OPEN = (JobStatus.QUEUED, JobStatus.RUNNING)
 WRITE_RETRIES = 3
 
 
@@ -61,11 +69,12 @@ def regrade_submissions(
     database_url: str, job_id: int, submission_ids: list[int]
 ) -> dict[str, int]:
     """Regrade a batch of a job's submissions; returns what happened, by outcome."""
-    _start(database_url, job_id)
     counts = {"changed": 0, "unchanged": 0, "failed": 0, "skipped": 0}
+    if not _start(database_url, job_id):
+        counts["skipped"] = len(submission_ids)  # a late copy of a finished (or deleted) job
+        return counts
     for submission_id in submission_ids:
         counts[regrade_one(database_url, job_id, submission_id)] += 1
-    _finish_if_complete(database_url, job_id)
     return counts
 
 
@@ -73,12 +82,12 @@ def regrade_one(database_url: str, job_id: int, submission_id: int) -> str:
     """Regrade one submission for a job: "changed", "unchanged", "failed" or "skipped"."""
     with session_scope(database_url) as db:
         job = db.get(RegradeJob, job_id)
-        if job is None or _already(db, job_id, submission_id):
+        if job is None or _settled(db, job_id, submission_id, job.passed_over):
             return "skipped"
         target = _target(db, submission_id, job.against)
-        if target is None:
-            _count(db, job_id, "done")  # queued or running: graded afresh anyway
-            return "unchanged"
+    if target is None:  # queued or running (graded afresh anyway), or gone: passed over
+        with session_scope(database_url) as db:
+            return _settle(db, job_id, submission_id, None, "unchanged")
     try:
         reference, verdict = _judge(target)
     except (DBAPIError, SandboxError):
@@ -102,6 +111,69 @@ def _already(db: Session, job_id: int, submission_id: int) -> bool:
         )
         is not None
     )
+
+
+def _settled(db: Session, job_id: int, submission_id: int, passed: list[int] | None) -> bool:
+    """Whether the submission was regraded (or passed over) for the job already."""
+    return submission_id in (passed or ()) or _already(db, job_id, submission_id)
+
+
+def _hold(db: Session, job_id: int) -> bool:
+    """Lock the job's row for this transaction (a no-op UPDATE: a row lock on PostgreSQL, the
+    write lock on SQLite); False if the job is gone. Every settlement of a job's submissions
+    takes it first, so checking the record and writing it cannot interleave with another."""
+    held = db.execute(
+        update(RegradeJob)
+        .where(RegradeJob.id == job_id)
+        .values(updated_at=RegradeJob.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(held.rowcount)  # type: ignore[attr-defined]
+
+
+def _settle(
+    db: Session,
+    job_id: int,
+    submission_id: int,
+    record: SubmissionVerdict | None,
+    outcome: str,
+) -> str:
+    """Settle one submission of the job once, in the caller's transaction: under the job's
+    lock, unless it is settled already, enter `record` (a history row; None: pass it over)
+    and count `outcome`. Returns `outcome`, or "skipped"."""
+    if not _hold(db, job_id) or _settled_now(db, job_id, submission_id):
+        return "skipped"
+    return _enter(db, job_id, submission_id, record, outcome)
+
+
+def _settled_now(db: Session, job_id: int, submission_id: int) -> bool:
+    """`_settled`, read afresh (under the job's lock: what other settlements committed)."""
+    passed = db.scalar(select(RegradeJob.passed_over).where(RegradeJob.id == job_id))
+    return _settled(db, job_id, submission_id, passed)
+
+
+def _enter(
+    db: Session,
+    job_id: int,
+    submission_id: int,
+    record: SubmissionVerdict | None,
+    outcome: str,
+) -> str:
+    """Record a submission as settled for the job and count it (the job's lock is held and
+    the submission was found unsettled under it)."""
+    if record is None:
+        passed = db.scalar(select(RegradeJob.passed_over).where(RegradeJob.id == job_id))
+        db.execute(
+            update(RegradeJob)
+            .where(RegradeJob.id == job_id)
+            .values(passed_over=[*(passed or ()), submission_id])
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        db.add(record)
+        db.flush()  # the unique (submission, job) row: a second one could not commit anyway
+    _count(db, job_id, outcome)
+    return outcome
 
 
 def _target(db: Session, submission_id: int, against: str) -> Target | None:
@@ -171,12 +243,11 @@ def _record(
 def _write(
     db: Session, job_id: int, target: Target, verdict: Verdict | None, error: str | None
 ) -> str:
-    if _already(db, job_id, target.submission_id):
+    if not _hold(db, job_id) or _settled_now(db, job_id, target.submission_id):
         return "skipped"
     submission = db.get(Submission, target.submission_id)
     if submission is None or submission.status not in FINAL:
-        _count(db, job_id, "done")
-        return "unchanged"
+        return _enter(db, job_id, target.submission_id, None, "unchanged")
     number = db.scalar(
         select(func.max(SubmissionVerdict.number)).where(
             SubmissionVerdict.submission_id == submission.id
@@ -187,22 +258,19 @@ def _write(
         number = 1
     now = utcnow()
     data = verdict.to_dict() if verdict is not None else None
-    db.add(
-        SubmissionVerdict(
-            submission_id=submission.id,
-            number=number + 1,
-            regrade_job_id=job_id,
-            exercise_version_id=target.version_id,
-            status=SubmissionStatus.GRADED if verdict is not None else SubmissionStatus.FAILED,
-            verdict=data,
-            score=verdict.score if verdict is not None else None,
-            error=error,
-            graded_at=now,
-        )
+    record = SubmissionVerdict(
+        submission_id=submission.id,
+        number=number + 1,
+        regrade_job_id=job_id,
+        exercise_version_id=target.version_id,
+        status=SubmissionStatus.GRADED if verdict is not None else SubmissionStatus.FAILED,
+        verdict=data,
+        score=verdict.score if verdict is not None else None,
+        error=error,
+        graded_at=now,
     )
     if verdict is None:
-        _count(db, job_id, "failed")
-        return "failed"
+        return _enter(db, job_id, submission.id, record, "failed")
     changed = _differs(submission, verdict)
     submission.verdict = data
     submission.score = verdict.score
@@ -213,8 +281,7 @@ def _write(
     submission.exercise_version_id = target.version_id
     submission.variant_id = target.variant_id
     db.flush()
-    _count(db, job_id, "changed" if changed else "done")
-    return "changed" if changed else "unchanged"
+    return _enter(db, job_id, submission.id, record, "changed" if changed else "unchanged")
 
 
 def _snapshot(submission: Submission, number: int) -> SubmissionVerdict:
@@ -239,31 +306,43 @@ def _differs(submission: Submission, verdict: Verdict) -> bool:
 
 
 def _count(db: Session, job_id: int, outcome: str) -> None:
-    values: dict[str, Any] = {"done": RegradeJob.done + 1}
+    """Count a settled submission, and finish the job if it was the last (in the caller's
+    transaction, under the job's lock: exactly one settlement finishes it)."""
+    now = utcnow()
+    values: dict[str, Any] = {"updated_at": now}
+    if outcome == "failed":
+        values["failed"] = RegradeJob.failed + 1
+    else:
+        values["done"] = RegradeJob.done + 1
     if outcome == "changed":
         values["changed"] = RegradeJob.changed + 1
-    if outcome == "failed":
-        values = {"failed": RegradeJob.failed + 1}
-    db.execute(update(RegradeJob).where(RegradeJob.id == job_id).values(**values))
+    db.execute(
+        update(RegradeJob)
+        .where(RegradeJob.id == job_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.execute(
+        update(RegradeJob)
+        .where(
+            RegradeJob.id == job_id,
+            RegradeJob.status.in_(OPEN),
+            RegradeJob.done + RegradeJob.failed >= RegradeJob.total,
+        )
+        .values(status=JobStatus.DONE, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def _start(database_url: str, job_id: int) -> None:
+def _start(database_url: str, job_id: int) -> bool:
+    """Mark the job running (once); False if it is finished or gone: nothing left to do."""
+    now = utcnow()
     with session_scope(database_url) as db:
         db.execute(
             update(RegradeJob)
             .where(RegradeJob.id == job_id, RegradeJob.status == JobStatus.QUEUED)
-            .values(status=JobStatus.RUNNING, started_at=utcnow())
+            .values(status=JobStatus.RUNNING, started_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
-
-
-def _finish_if_complete(database_url: str, job_id: int) -> None:
-    with session_scope(database_url) as db:
-        db.execute(
-            update(RegradeJob)
-            .where(
-                RegradeJob.id == job_id,
-                RegradeJob.status != JobStatus.DONE,
-                RegradeJob.done + RegradeJob.failed >= RegradeJob.total,
-            )
-            .values(status=JobStatus.DONE, finished_at=utcnow())
-        )
+        status = db.scalar(select(RegradeJob.status).where(RegradeJob.id == job_id))
+    return status in OPEN

@@ -1,10 +1,14 @@
-"""The sweeper: re-enqueues submissions the broker lost (queued or running too long).
+"""The sweeper: re-enqueues the work the broker lost: submissions queued or running too long,
+and regrade jobs that stopped making progress.
 
 The database is the source of truth and the broker only carries ids, so anything the broker
 loses (a restart without persistence, a worker killed with messages it had not acknowledged, a
 publish that failed while the broker was down) is a row still `queued`, or `running` with a
-claim nobody will finish. Sending a row again is always safe: grading claims a submission
-before it judges it and writes the result only while its claim holds.
+claim nobody will finish; for a regrade, a job neither done nor failed whose `updated_at` (its
+last progress) is old. Sending again is always safe: grading claims a submission before it
+judges it and writes the result only while its claim holds, and a regrade settles each
+submission of a job once (worker/regrading.py), so the sweeper sends what is left of a job
+and a copy of a batch that was only slow regrades nothing twice.
 """
 
 from __future__ import annotations
@@ -16,14 +20,17 @@ from celery import Celery
 from kombu.exceptions import KombuError
 from sqlalchemy import ColumnElement, or_, select, update
 
+from service.background import REGRADE_TASK
 from service.config import Settings
-from service.data.models import Submission, SubmissionStatus, utcnow
+from service.data.models import JobStatus, RegradeJob, Submission, SubmissionStatus, utcnow
 from service.data.session import session_scope
 from service.queueing import GRADE_TASK
+from service.regrade import batches, unsettled
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
+JOBS = 20  # regrade jobs per sweep (each may be sent as many batches)
 
 
 def _stale(settings: Settings) -> ColumnElement[bool]:
@@ -36,8 +43,28 @@ def _stale(settings: Settings) -> ColumnElement[bool]:
     )
 
 
+def _stale_jobs(settings: Settings) -> ColumnElement[bool]:
+    """Regrade jobs without progress for too long. A queued job's batches wait in the queue
+    (SWEEP_AFTER_SECONDS, as a queued submission); a running job's remaining batches may wait
+    there too, or be regraded one submission at a time (each settled submission is progress:
+    RUNNING_GRACE_SECONDS, as a claim), so it is given the longer of the two."""
+    now = utcnow()
+    queued_before = now - timedelta(seconds=settings.sweep_after_seconds)
+    running_before = now - timedelta(
+        seconds=max(settings.sweep_after_seconds, settings.running_grace_seconds)
+    )
+    return RegradeJob.submission_ids.is_not(None) & or_(
+        (RegradeJob.status == JobStatus.QUEUED) & (RegradeJob.updated_at < queued_before),
+        (RegradeJob.status == JobStatus.RUNNING) & (RegradeJob.updated_at < running_before),
+    )
+
+
 def sweep(settings: Settings, celery_app: Celery) -> int:
-    """Re-enqueue stale submissions; returns how many were sent again."""
+    """Re-enqueue stale submissions and regrade jobs; returns how many were sent again."""
+    return _sweep_submissions(settings, celery_app) + _sweep_regrades(settings, celery_app)
+
+
+def _sweep_submissions(settings: Settings, celery_app: Celery) -> int:
     with session_scope(settings.database_url) as db:
         rows = db.execute(
             select(Submission.id, Submission.queue)
@@ -68,4 +95,56 @@ def sweep(settings: Settings, celery_app: Celery) -> int:
                 .execution_options(synchronize_session=False)
             )
         log.info("sweeper re-enqueued %d submissions", len(sent))
+    return len(sent)
+
+
+def _sweep_regrades(settings: Settings, celery_app: Celery) -> int:
+    """Send again what is left of each stale regrade job (as the web sent it: batches per
+    queue); finish a stale job with nothing left (its last submissions are gone)."""
+    plans: list[tuple[int, list[tuple[str, list[int]]]]] = []
+    with session_scope(settings.database_url) as db:
+        jobs = db.scalars(
+            select(RegradeJob).where(_stale_jobs(settings)).order_by(RegradeJob.id).limit(JOBS)
+        ).all()
+        empty = []
+        for job in jobs:
+            left = unsettled(db, job)
+            if left:
+                plans.append((job.id, batches(left)))
+            else:
+                empty.append(job.id)
+        if empty:
+            now = utcnow()
+            db.execute(
+                update(RegradeJob)
+                .where(RegradeJob.id.in_(empty), _stale_jobs(settings))
+                .values(status=JobStatus.DONE, finished_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            log.warning("sweeper finished regrade jobs %s: nothing left to regrade", empty)
+    sent: list[int] = []
+    try:
+        with celery_app.producer_or_acquire() as producer:
+            for job_id, work in plans:
+                for queue, ids in work:
+                    celery_app.send_task(
+                        REGRADE_TASK, args=[job_id, ids], queue=queue, producer=producer
+                    )
+                sent.append(job_id)
+    except (KombuError, OSError) as err:
+        # A job not (or partly) sent is still stale: the next sweep sends what is left of it.
+        log.warning(
+            "broker unavailable: sweeper sent %d of %d regrade jobs: %s", len(sent), len(plans), err
+        )
+    if sent:
+        # Sent first, then marked, as above; a job that progressed meanwhile keeps its time.
+        now = utcnow()
+        with session_scope(settings.database_url) as db:
+            db.execute(
+                update(RegradeJob)
+                .where(RegradeJob.id.in_(sent), _stale_jobs(settings))
+                .values(updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        log.info("sweeper re-enqueued regrade jobs %s", sent)
     return len(sent)

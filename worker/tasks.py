@@ -40,7 +40,8 @@ def grade_submission(submission_ids: int | list[int]) -> dict[int, str]:
 
 @celery_app.task(name=SWEEP_TASK, ignore_result=True, soft_time_limit=30, time_limit=60)
 def sweep_submissions() -> int:
-    """Re-enqueue submissions left queued or running past their deadline."""
+    """Re-enqueue submissions left queued or running past their deadline, and what is left
+    of regrade jobs without progress as long."""
     return sweeper.sweep(settings, celery_app)
 
 
@@ -67,5 +68,6 @@ def dry_run_exercise(dry_run_id: int) -> str:
     max_retries=20,
 )
 def regrade_submissions(job_id: int, submission_ids: list[int]) -> dict[str, int]:
-    """Regrade a batch of a job's submissions; idempotent per submission and job."""
+    """Regrade a batch of a job's submissions; idempotent per submission and job (a copy sent
+    by the sweeper, or re-delivered, regrades and counts nothing twice)."""
     return regrading.regrade_submissions(settings.database_url, job_id, submission_ids)

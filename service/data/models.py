@@ -388,6 +388,15 @@ class RegradeJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The submissions to regrade, fixed when the job starts: what the sweeper sends again
+    # (those without a verdict of this job yet). NULL: a job from before they were recorded.
+    submission_ids: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    # Submissions counted without a regrade (no longer graded, or gone, when their turn came):
+    # like a verdict of this job, the record that counts each one once (NULL: none).
+    passed_over: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    # The last progress (a submission counted) or re-send by the sweeper: a job neither done
+    # nor failed that has been idle too long lost its messages (worker/sweeper.py).
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SubmissionVerdict(Base):

@@ -7,9 +7,11 @@ database holds, and the figures particular to the fault.
 
 from __future__ import annotations
 
+import json
 import statistics
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,9 +21,18 @@ from typing import Any
 
 import httpx
 import psycopg
+import redis
+from sqlalchemy import select
 
+from service.assignments import ItemSpec, create_assignment
+from service.background import REGRADE_TASK
+from service.courses import create_course, enrol
+from service.data.models import CourseRole, Role, User
+from service.data.session import session_scope
 from service.queueing import GRADE_TASK
+from service.users import create_token, create_user
 from tests.integration.faults.harness import (
+    PASSWORD,
     SLUG,
     Load,
     Outcome,
@@ -440,6 +451,143 @@ def overload(
                 "GET p50 s, full queue": statistics.median(backlog),
                 "GET p95 s, full queue": _percentile(backlog, 0.95),
                 "after burst": after.codes,
+            },
+            system.diagnostics(),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Regrade jobs whose messages the broker lost.
+
+
+def _assignment_for_learners(system: System) -> tuple[int, int, str]:
+    """A course taught by a new instructor, every learner enrolled, an assignment of SLUG;
+    returns (course id, assignment id, the instructor's token)."""
+    with session_scope(system.database_url) as db:
+        learners = list(db.scalars(select(User)))
+        email = f"instructor-{uuid.uuid4().hex[:6]}@example.test"
+        staff = create_user(db, email, PASSWORD, Role.INSTRUCTOR)
+        course = create_course(db, staff, f"faults-{uuid.uuid4().hex[:6]}", "Fault course")
+        for learner in learners:
+            enrol(db, course, learner, CourseRole.LEARNER)
+        assignment = create_assignment(db, course, [ItemSpec(SLUG)], title="Regraded")
+        return course.id, assignment.id, create_token(db, staff)
+
+
+def _regrade_messages(redis_server: PrivateRedis, queue: str) -> int:
+    """Regrade tasks waiting in a queue of the broker."""
+    client = redis.Redis(port=redis_server.port, socket_connect_timeout=1)
+    try:
+        messages = [json.loads(m) for m in client.lrange(queue, 0, -1)]
+    finally:
+        client.close()
+    return sum(m.get("headers", {}).get("task") == REGRADE_TASK for m in messages)
+
+
+def _resume_when_reconnected(system: System, timeout: float) -> None:
+    """Resume grading once every worker is connected to the restarted broker again."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            system.resume_grading()
+            return
+        except Exception:  # no reply yet (still reconnecting), or no broker connection
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.5)
+
+
+def _jobs(database_url: str, job_ids: list[int]) -> dict[int, dict[str, Any]]:
+    rows = query(
+        database_url,
+        "SELECT id, status, total, done, failed, changed FROM regrade_jobs WHERE id = ANY(%s)",
+        (job_ids,),
+    )
+    keys = ("status", "total", "done", "failed", "changed")
+    return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in rows}
+
+
+def regrade_broker_loss(
+    data_dir: Path,
+    database_url: str,
+    redis_server: PrivateRedis,
+    *,
+    per_learner: int = 2,
+    settle: float = 90,
+) -> Report:
+    """Regrade jobs whose messages the broker lost, while a grader bug waits to be put right.
+
+    Every learner answers an assignment `per_learner` times (wrongly: score 0) and is graded;
+    then every stored score is made 1.0 (the bug). With the workers paused, an instructor
+    regrades the assignment (its batches wait in Redis); Redis is killed and restarted empty;
+    a second regrade is started while it is down (its publish fails, the POST still answers
+    202). Only the sweeper can finish them.
+    """
+    settings = {"SWEEP_AFTER_SECONDS": "3", "RUNNING_GRACE_SECONDS": "4"}
+    with running_system(data_dir, database_url, redis_server, settings=settings) as system:
+        course_id, assignment_id, staff = _assignment_for_learners(system)
+        outcomes = []
+        for token in system.tokens * per_learner:
+            outcome = Outcome(key=uuid.uuid4().hex, expected_score=0.0)
+            with system.stack.client(token) as http:
+                resp = http.post(
+                    f"/api/v1/assignments/{assignment_id}/submissions",
+                    json={"exercise": SLUG, "answers": {"w": 0, "b": 0, "x": 0}},
+                )
+            outcome.codes.append(resp.status_code)
+            if resp.status_code == 202:
+                outcome.submission_id = int(resp.json()["id"])
+            outcomes.append(outcome)
+        graded = wait_all_done(database_url, settle)
+        with psycopg.connect(libpq(database_url), autocommit=True) as conn:
+            conn.execute(
+                "UPDATE submissions SET score = 1.0 WHERE assignment_id = %s", (assignment_id,)
+            )
+        system.pause_grading()
+        url = f"/api/v1/courses/{course_id}/regrade-jobs"
+        body = {"assignment_id": assignment_id}
+        with system.stack.client(staff) as http:
+            first = http.post(url, json=body)
+            waiting = _regrade_messages(redis_server, "numeric")
+            redis_server.kill()
+            t0 = time.monotonic()
+            second = http.post(url, json=body)
+            outage_post = time.monotonic() - t0
+            redis_server.start()
+        codes = [first.status_code, second.status_code]
+        job_ids = [int(r.json()["id"]) for r in (first, second) if r.status_code == 202]
+        _resume_when_reconnected(system, settle)
+        end = time.monotonic() + settle
+        jobs = _jobs(database_url, job_ids)
+        while time.monotonic() < end and any(j["status"] != "done" for j in jobs.values()):
+            time.sleep(0.25)
+            jobs = _jobs(database_url, job_ids)
+        finished = all(j["status"] == "done" for j in jobs.values())
+        history = Counter(
+            (sid, job)
+            for sid, job in query(
+                database_url,
+                "SELECT v.submission_id, v.regrade_job_id FROM submission_verdicts v"
+                " JOIN submissions s ON s.id = v.submission_id WHERE s.assignment_id = %s",
+                (assignment_id,),
+            )
+        )
+        return Report(
+            "regrade messages lost",
+            tally(database_url, outcomes),
+            graded and finished,
+            [
+                f"redis kill -9 + empty restart ({waiting} regrade messages lost)",
+                "a regrade started while redis was down",
+            ],
+            outcomes,
+            {
+                "regrade POSTs": codes,
+                "regrade messages in redis before": waiting,
+                "regrade POST while redis down (s)": round(outage_post, 3),
+                "jobs": [jobs[j] for j in job_ids],
+                "history rows per submission and job": sorted(Counter(history.values()).items()),
+                "history rows per job": Counter(job for _, job in history.elements()),
             },
             system.diagnostics(),
         )
