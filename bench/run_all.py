@@ -6,7 +6,9 @@ the table of issue #8's targets against the figures.
    numeric, formula, code and mixed answers at rising offered rates, plus the baseline
    of grading inside the web request (no queue).
 3. bench/plot.py: latency against offered load per scenario -> docs/perf-latency.png.
-Figures print as they come; JSON goes to var/bench/.
+bench/machine.py times the same interpreter work before and after, so that runs on
+machines (or hours) of different speed can be told apart. Figures print as they come; JSON
+goes to var/bench/.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "var" / "bench" / "load.json"
 SANDBOX_OUT = ROOT / "var" / "bench" / "sandbox.json"
+MACHINE_OUT = ROOT / "var" / "bench" / "machine.json"
 PY = sys.executable
+
+sys.path.insert(0, str(ROOT))
+from bench import machine  # noqa: E402
 
 RUNS: list[list[str]] = [
     ["--scenario", "numeric", "--rates", "100,200,300,400,500", "--seconds", "6"],
@@ -92,6 +98,8 @@ def main() -> int:
     """Run everything in sequence; stop at the first failure; print the targets' table."""
     start = time.monotonic()
     OUT.unlink(missing_ok=True)
+    speed = {"before": machine.measure()}
+    print(machine.describe(speed["before"]), flush=True)
     steps = [
         [
             PY,
@@ -108,7 +116,12 @@ def main() -> int:
         print(f"\n$ {' '.join(Path(a).name if a.startswith('/') else a for a in argv)}", flush=True)
         if subprocess.run(argv, cwd=ROOT).returncode != 0:
             return 1
-    print(f"\nall benchmarks done in {time.monotonic() - start:.0f} s\n")
+    speed["after"] = machine.measure()
+    MACHINE_OUT.parent.mkdir(parents=True, exist_ok=True)
+    MACHINE_OUT.write_text(json.dumps(speed, indent=2))
+    print(f"\nall benchmarks done in {time.monotonic() - start:.0f} s")
+    print(f"before: {machine.describe(speed['before'])}")
+    print(f"after:  {machine.describe(speed['after'])}\n")
     rows = targets()
     width = max(len(what) for what, *_ in rows)
     print(f"{'target (issue #8)':<{width}}  {'goal':>10}  {'measured':>18}  met")
