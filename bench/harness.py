@@ -103,6 +103,8 @@ def _running(database_url: str, mode: str, web_workers: int, workers: int) -> It
         GRADSCHOOL_DATA_DIR=str(data_dir),
         GRADING_MODE=mode,
         MAX_QUEUE_DEPTH="100000",
+        # The web as docker-compose.yml runs it: JSON access and error logs.
+        GUNICORN_CMD_ARGS="--config python:service.ops.gunicorn_conf",
     )
     stack = BenchStack("", database_url, mode, env, [])
     try:

@@ -69,8 +69,31 @@ def _headers(resp: Response) -> Response:
     return resp
 
 
+def only_decorated_limits(app: Flask, extension: Limiter) -> None:
+    """Drop flask-limiter's per-request hooks when every limit is a decorator.
+
+    flask-limiter checks default, application and blueprint limits in a before_request hook
+    and clears its per-request state in a teardown, on every request. Ours are all decorators
+    (`@limiter.limit` on a few views, which check inside the decorated view; the API-wide limit
+    is service/api/blueprint.py's own), so those hooks only cost: about a quarter of the CPU of
+    a bare request in Flask (py-spy, docs/PERFORMANCE.md). Its state lives on the request
+    context, which ends with the request anyway. Kept when limits that need them are set.
+    """
+    manager = extension.limit_manager
+    if manager._default_limits or manager._application_limits or manager._blueprint_limits:
+        return
+    check = extension._check_request_limit
+    release = getattr(extension, "_Limiter__release_context", None)
+    before = app.before_request_funcs.get(None, [])
+    teardown = app.teardown_request_funcs.get(None, [])
+    if check in before and release in teardown:
+        before.remove(check)
+        teardown.remove(release)
+
+
 def init_app(app: Flask) -> None:
     """CSRF on forms, rate limits, security headers on every response."""
     csrf.init_app(app)
     limiter.init_app(app)
+    only_decorated_limits(app, limiter)
     app.after_request(_headers)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 
+from service.security import only_decorated_limits
 from tests.service.api.conftest import app_for
 from tests.service.api.helpers import ok, problem
 from tests.service.api.world import NEURON, World
@@ -80,6 +85,38 @@ def test_expensive_calls_have_a_tighter_limit(world: World, tmp_path: Path) -> N
     ok(client.post(url, json={"submission_id": world.submission}, headers=h), 202)
     problem(client.post(url, json={"submission_id": world.submission}, headers=h), 429)
     ok(client.get("/api/v1/me", headers=h))
+
+
+def test_flask_limiter_checks_only_inside_decorated_views(world: World, tmp_path: Path) -> None:
+    from service.security import limiter
+
+    # Our limits are all decorators, which check themselves: no per-request hooks.
+    assert limiter._check_request_limit not in app_for(world, tmp_path).before_request_funcs[None]
+
+
+@pytest.mark.parametrize("default", [None, "2 per minute"])
+def test_per_request_hooks_go_only_when_nothing_needs_them(default: str | None) -> None:
+    app = Flask(__name__)
+    limits = [default] if default else []
+    extension = Limiter(get_remote_address, default_limits=limits, storage_uri="memory://")
+    extension.init_app(app)
+
+    @app.get("/free")
+    def free() -> str:
+        return "ok"
+
+    @app.get("/tight")
+    @extension.limit("1 per minute")
+    def tight() -> str:
+        return "ok"
+
+    only_decorated_limits(app, extension)
+    hooked = extension._check_request_limit in app.before_request_funcs[None]
+    assert hooked is (default is not None)
+    client = app.test_client()
+    assert [client.get("/tight").status_code for _ in range(2)] == [200, 429]
+    free_codes = [client.get("/free").status_code for _ in range(3)]
+    assert free_codes == ([200, 200, 429] if default else [200, 200, 200])
 
 
 def test_huge_bodies_are_413(api: FlaskClient, world: World) -> None:
