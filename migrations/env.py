@@ -18,14 +18,29 @@ def _url() -> str:
 
 
 def _run(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite alters a table by rebuilding it (copy, DROP, rename: alembic's batch mode).
+        # With foreign keys enforced, the DROP first deletes the rows, firing ON DELETE
+        # actions on every table pointing at it (SET NULL on each verdict's regrade job).
+        # Off for the migration, as alembic's batch docs say; the pragma is a no-op inside a
+        # transaction, so it goes first (the project's engine turns it on per connection).
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=sqlite,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        if sqlite:
+            connection.commit()  # the pragma below would be a no-op inside the transaction
+    finally:
+        if sqlite:
+            connection.rollback()  # (nothing left after the commit; all of it on an error)
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 def run_migrations_offline() -> None:

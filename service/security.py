@@ -77,10 +77,18 @@ def only_decorated_limits(app: Flask, extension: Limiter) -> None:
     (`@limiter.limit` on a few views, which check inside the decorated view; the API-wide limit
     is service/api/blueprint.py's own), so those hooks only cost: about a quarter of the CPU of
     a bare request in Flask (py-spy, docs/PERFORMANCE.md). Its state lives on the request
-    context, which ends with the request anyway. Kept when limits that need them are set.
+    context, which ends with the request anyway. Kept when limits that need them are set
+    (default, application, blueprint, meta or fallback limits).
     """
     manager = extension.limit_manager
-    if manager._default_limits or manager._application_limits or manager._blueprint_limits:
+    needed = (
+        manager._default_limits,
+        manager._application_limits,
+        manager._blueprint_limits,
+        extension._meta_limits,
+        extension._in_memory_fallback,  # limits of their own while the storage is down
+    )
+    if any(needed):
         return
     check = extension._check_request_limit
     release = getattr(extension, "_Limiter__release_context", None)

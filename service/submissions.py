@@ -411,7 +411,7 @@ def own_practice_view(
     db: Session, viewer_id: int, submission_id: int, cache_seconds: float = 0.0
 ) -> dict[str, Any] | None:
     """The view of one of the viewer's own practice submissions, from one statement (its
-    exercise's names from the hot cache): the status poll of the portal and of API clients.
+    exercise's names from the hot cache): API clients' status poll.
     None for any other submission (an assignment's, whose feedback policy applies, or someone
     else's): the caller then takes the general path; NotFound for no such submission.
 
@@ -423,6 +423,8 @@ def own_practice_view(
     if row is None:
         raise NotFound(f"no submission {submission_id}")
     if row.assignment_id is not None or row.user_id != viewer_id:
+        if alone:
+            db.rollback()  # the general path runs in a transaction again, not in autocommit
         return None
     where = str(db.get_bind().engine.url)
     slug, number = _version_names(db, where, row.exercise_version_id, cache_seconds)

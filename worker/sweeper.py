@@ -19,6 +19,7 @@ from datetime import timedelta
 from celery import Celery
 from kombu.exceptions import KombuError
 from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import undefer
 
 from service.background import REGRADE_TASK
 from service.config import Settings
@@ -104,7 +105,11 @@ def _sweep_regrades(settings: Settings, celery_app: Celery) -> int:
     plans: list[tuple[int, list[tuple[str, list[int]]]]] = []
     with session_scope(settings.database_url) as db:
         jobs = db.scalars(
-            select(RegradeJob).where(_stale_jobs(settings)).order_by(RegradeJob.id).limit(JOBS)
+            select(RegradeJob)
+            .options(undefer(RegradeJob.submission_ids))
+            .where(_stale_jobs(settings))
+            .order_by(RegradeJob.id)
+            .limit(JOBS)
         ).all()
         empty = []
         for job in jobs:

@@ -1,4 +1,5 @@
-"""regrade jobs recoverable: their submissions, those passed over, last progress
+"""regrade jobs recoverable: their submissions, those passed over, last progress; verdicts
+indexed by their regrade job
 
 Revision ID: 5f44ad16f628
 Revises: bab95813a235
@@ -28,10 +29,17 @@ def upgrade() -> None:
         batch_op.alter_column(
             "updated_at", existing_type=sa.DateTime(timezone=True), nullable=False
         )
+    op.create_index(
+        op.f("ix_submission_verdicts_regrade_job_id"),
+        "submission_verdicts",
+        ["regrade_job_id"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
     """Revert this migration."""
+    op.drop_index(op.f("ix_submission_verdicts_regrade_job_id"), table_name="submission_verdicts")
     with op.batch_alter_table("regrade_jobs", schema=None) as batch_op:
         batch_op.drop_column("updated_at")
         batch_op.drop_column("passed_over")

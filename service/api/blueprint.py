@@ -156,6 +156,7 @@ def authenticate() -> None:
         raise Unauthorized("the API token has expired")
     g.token_user = user
     g.token_id = token_id
+    g.pop("api_user", None)  # current_user() merges this token's user, not an earlier one
 
 
 def _aware(ts: datetime) -> datetime:

@@ -390,7 +390,11 @@ class RegradeJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     # The submissions to regrade, fixed when the job starts: what the sweeper sends again
     # (those without a verdict of this job yet). NULL: a job from before they were recorded.
-    submission_ids: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    # Deferred: loaded only where read (the sweeper), not with every job a worker looks up
+    # once per submission it regrades.
+    submission_ids: Mapped[list[int] | None] = mapped_column(
+        JSON(none_as_null=True), default=None, deferred=True
+    )
     # Submissions counted without a regrade (no longer graded, or gone, when their turn came):
     # like a verdict of this job, the record that counts each one once (NULL: none).
     passed_over: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True), default=None)
@@ -411,8 +415,9 @@ class SubmissionVerdict(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)  # 1 is the original grading
+    # Indexed: what is left of a job is its submissions without a verdict of it (the sweeper).
     regrade_job_id: Mapped[int | None] = mapped_column(
-        ForeignKey("regrade_jobs.id", ondelete="SET NULL"), default=None
+        ForeignKey("regrade_jobs.id", ondelete="SET NULL"), default=None, index=True
     )
     exercise_version_id: Mapped[int] = mapped_column(ForeignKey("exercise_versions.id"))
     status: Mapped[SubmissionStatus] = mapped_column(_enum(SubmissionStatus, "submission_status"))

@@ -273,6 +273,28 @@ def test_a_regrade_delivered_twice_counts_and_records_each_submission_once(
     assert (job_row(url, job), verdicts(url, ids)) == once
 
 
+def test_a_part_delivered_twice_while_the_job_is_open_counts_once(
+    settings: Settings,  # noqa: F811
+    work: Work,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The job still open (other batches to come): the second copy of a batch meets each
+    submission's own record, not a finished job."""
+    url, ids = work.url, work.ids
+    job = start(work, Lost())
+    _prepare_outcomes(work, monkeypatch)
+    part, rest = ids[:4], ids[4:]  # changed, passed over (running) and failed among the first
+    first = regrading.regrade_submissions(url, job, part)
+    assert first == {"changed": 1, "unchanged": 2, "failed": 1, "skipped": 0}
+    opened = (job_row(url, job), verdicts(url, ids))
+    assert opened[0][0] == JobStatus.RUNNING
+    again = regrading.regrade_submissions(url, job, part)
+    assert again == {"changed": 0, "unchanged": 0, "failed": 0, "skipped": len(part)}
+    assert (job_row(url, job)[:5], verdicts(url, ids)) == (opened[0][:5], opened[1])
+    regrading.regrade_submissions(url, job, rest)
+    assert job_row(url, job)[:5] == EXPECTED
+
+
 def test_a_regrade_delivered_twice_at_once_counts_each_submission_once(
     settings: Settings,  # noqa: F811
     work: Work,
