@@ -161,7 +161,7 @@ def web(bind: str, workers: int, threads: int) -> None:
             "-",
             # The heartbeat file gunicorn touches on every request: in memory, not on disk
             # (~6 % of a bare request's CPU on this VM's disk; py-spy, docs/PERFORMANCE.md).
-            *(["--worker-tmp-dir", "/dev/shm"] if os.path.isdir("/dev/shm") else []),
+            *(["--worker-tmp-dir", "/dev/shm"] if os.access("/dev/shm", os.W_OK) else []),
             "service.wsgi:app",
         ],
     )
