@@ -67,7 +67,8 @@ class BenchStack:
         return groups
 
 
-def _learners(database_url: str, n: int) -> list[str]:
+def learners(database_url: str, n: int) -> list[str]:
+    """API tokens of `n` new learners."""
     tokens = []
     with session_scope(database_url) as db:
         for i in range(n):
@@ -109,7 +110,7 @@ def _running(database_url: str, mode: str, web_workers: int, workers: int) -> It
     stack = BenchStack("", database_url, mode, env, [])
     try:
         load_database(database_url)
-        stack.tokens = _learners(database_url, LEARNERS)
+        stack.tokens = learners(database_url, LEARNERS)
         port = free_port()
         stack.base_url = f"http://127.0.0.1:{port}"
         log = (data_dir / "web.log").open("ab")

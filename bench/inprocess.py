@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import PG_ADMIN, REDIS_URL, answer_bodies  # noqa: E402
+from bench.harness import PG_ADMIN, REDIS_URL, answer_bodies, learners  # noqa: E402
 from tests.integration.stack import load_database, scratch_database  # noqa: E402
 
 SLUG = "sigmoid-neuron"
@@ -41,11 +41,9 @@ def main() -> None:
             MAX_QUEUE_DEPTH="1000000",
         )
         from service.app import create_app
-        from service.data.session import close_all, session_scope
-        from service.users import create_token, create_user
+        from service.data.session import close_all
 
-        with session_scope(url) as db:
-            token = create_token(db, create_user(db, "bench@example.test", "bench-pass"), "b")
+        (token,) = learners(url, 1)
         app = create_app(API_RATE_LIMIT="1000000 per minute")
         client = app.test_client()
         headers = {"Authorization": f"Bearer {token}"}

@@ -24,7 +24,7 @@ from service.data.models import (
     User,
     utcnow,
 )
-from service.data.session import holds_connection
+from service.data.session import alone_options
 from service.errors import NotFound, TooManyRequests, ValidationFailed
 from service.hotcache import TtlCache
 from service.queueing import QUEUES, Dispatcher
@@ -87,6 +87,11 @@ class _DepthCount:
 
 _depths: dict[tuple[str, int], _DepthCount] = {}
 _depth_lock = threading.Lock()
+
+
+def _database(db: Session) -> str:
+    """The session's database: the caches and counts of this module are per database."""
+    return str(db.get_bind().engine.url)
 
 
 def _queue_depth(db: Session, where: str, limit: int) -> int:
@@ -251,7 +256,7 @@ def submit(
                 )
             return prior, False
     # Before any other work, so that refusing a burst costs the web as little as possible.
-    where = str(db.get_bind().engine.url)  # the database: caches and counts are per database
+    where = _database(db)
     if max_queue_depth is not None and _queue_depth(db, where, max_queue_depth) >= max_queue_depth:
         raise TooManyRequests("the grading queue is full; retry shortly", retry_after=5)
     if not isinstance(payload, dict):
@@ -279,14 +284,9 @@ def submit(
         "submitted_by_id": submitted_by_id,
     }
     # When nothing came before it in this transaction (the hot path: everything else from
-    # the caches), the INSERT is its own transaction, committed by the database as it runs:
-    # one round trip instead of three (BEGIN, INSERT, COMMIT).
-    # (Not when the session has unflushed changes: they would be flushed at the commit,
-    # after the INSERT and outside its transaction.)
-    pending = bool(db.new or db.dirty or db.deleted)
-    alone = {} if pending or holds_connection(db) else {"isolation_level": "AUTOCOMMIT"}
+    # the caches), the INSERT is its own transaction, committed by the database as it runs.
     try:
-        row = db.connection(execution_options=alone).execute(_INSERT, params).one()
+        row = db.connection(execution_options=alone_options(db)).execute(_INSERT, params).one()
         db.commit()
     except IntegrityError:
         db.rollback()
@@ -417,8 +417,7 @@ def own_practice_view(
 
     The SELECT runs in autocommit when it is the request's first statement (one round trip,
     not BEGIN + SELECT + ROLLBACK)."""
-    pending = bool(db.new or db.dirty or db.deleted)
-    alone = {} if pending or holds_connection(db) else {"isolation_level": "AUTOCOMMIT"}
+    alone = alone_options(db)
     row = db.connection(execution_options=alone).execute(_VIEW, {"id": submission_id}).one_or_none()
     if row is None:
         raise NotFound(f"no submission {submission_id}")
@@ -426,7 +425,7 @@ def own_practice_view(
         if alone:
             db.rollback()  # the general path runs in a transaction again, not in autocommit
         return None
-    where = str(db.get_bind().engine.url)
+    where = _database(db)
     slug, number = _version_names(db, where, row.exercise_version_id, cache_seconds)
     view = submission_view(cast(ViewColumns, row))
     view["exercise"] = slug

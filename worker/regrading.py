@@ -141,15 +141,18 @@ def _settle(
     """Settle one submission of the job once, in the caller's transaction: under the job's
     lock, unless it is settled already, enter `record` (a history row; None: pass it over)
     and count `outcome`. Returns `outcome`, or "skipped"."""
-    if not _hold(db, job_id) or _settled_now(db, job_id, submission_id):
+    if not _unsettled_under_lock(db, job_id, submission_id):
         return "skipped"
     return _enter(db, job_id, submission_id, record, outcome)
 
 
-def _settled_now(db: Session, job_id: int, submission_id: int) -> bool:
-    """`_settled`, read afresh (under the job's lock: what other settlements committed)."""
+def _unsettled_under_lock(db: Session, job_id: int, submission_id: int) -> bool:
+    """Take the job's lock; then whether the submission is still to settle for it (read
+    afresh: under the lock, what other settlements committed). False if the job is gone."""
+    if not _hold(db, job_id):
+        return False
     passed = db.scalar(select(RegradeJob.passed_over).where(RegradeJob.id == job_id))
-    return _settled(db, job_id, submission_id, passed)
+    return not _settled(db, job_id, submission_id, passed)
 
 
 def _enter(
@@ -243,7 +246,7 @@ def _record(
 def _write(
     db: Session, job_id: int, target: Target, verdict: Verdict | None, error: str | None
 ) -> str:
-    if not _hold(db, job_id) or _settled_now(db, job_id, target.submission_id):
+    if not _unsettled_under_lock(db, job_id, target.submission_id):
         return "skipped"
     submission = db.get(Submission, target.submission_id)
     if submission is None or submission.status not in FINAL:

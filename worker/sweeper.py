@@ -14,7 +14,9 @@ and a copy of a batch that was only slow regrades nothing twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from celery import Celery
 from kombu.exceptions import KombuError
@@ -65,6 +67,9 @@ def sweep(settings: Settings, celery_app: Celery) -> int:
     return _sweep_submissions(settings, celery_app) + _sweep_regrades(settings, celery_app)
 
 
+Message = tuple[str, list[Any], str]  # (task, args, queue)
+
+
 def _sweep_submissions(settings: Settings, celery_app: Celery) -> int:
     with session_scope(settings.database_url) as db:
         rows = db.execute(
@@ -73,36 +78,15 @@ def _sweep_submissions(settings: Settings, celery_app: Celery) -> int:
             .order_by(Submission.id)
             .limit(BATCH)
         ).all()
-    sent: list[int] = []
-    try:
-        with celery_app.producer_or_acquire() as producer:
-            for submission_id, queue in rows:
-                celery_app.send_task(
-                    GRADE_TASK, args=[submission_id], queue=queue, producer=producer
-                )
-                sent.append(submission_id)
-    except (KombuError, OSError) as err:
-        # The rows not sent are still stale: the next sweep finds them again.
-        log.warning("broker unavailable: sweeper sent %d of %d: %s", len(sent), len(rows), err)
-    if sent:
-        # Sent first, then marked: a mark that fails only means one more duplicate later.
-        # A row claimed in between is no longer stale and keeps its claim's time.
-        now = utcnow()
-        with session_scope(settings.database_url) as db:
-            db.execute(
-                update(Submission)
-                .where(Submission.id.in_(sent), _stale(settings))
-                .values(updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        log.info("sweeper re-enqueued %d submissions", len(sent))
-    return len(sent)
+    plans = [(sid, [(GRADE_TASK, [sid], queue)]) for sid, queue in rows]
+    # A row claimed in between is no longer stale and keeps its claim's time.
+    return _send_then_mark(settings, celery_app, "submissions", plans, Submission, _stale)
 
 
 def _sweep_regrades(settings: Settings, celery_app: Celery) -> int:
     """Send again what is left of each stale regrade job (as the web sent it: batches per
     queue); finish a stale job with nothing left (its last submissions are gone)."""
-    plans: list[tuple[int, list[tuple[str, list[int]]]]] = []
+    plans: list[tuple[int, list[Message]]] = []
     with session_scope(settings.database_url) as db:
         jobs = db.scalars(
             select(RegradeJob)
@@ -115,7 +99,8 @@ def _sweep_regrades(settings: Settings, celery_app: Celery) -> int:
         for job in jobs:
             left = unsettled(db, job)
             if left:
-                plans.append((job.id, batches(left)))
+                work = [(REGRADE_TASK, [job.id, ids], queue) for queue, ids in batches(left)]
+                plans.append((job.id, work))
             else:
                 empty.append(job.id)
         if empty:
@@ -127,29 +112,41 @@ def _sweep_regrades(settings: Settings, celery_app: Celery) -> int:
                 .execution_options(synchronize_session=False)
             )
             log.warning("sweeper finished regrade jobs %s: nothing left to regrade", empty)
+    # A job that progressed meanwhile is no longer stale and keeps its time.
+    return _send_then_mark(settings, celery_app, "regrade jobs", plans, RegradeJob, _stale_jobs)
+
+
+def _send_then_mark(
+    settings: Settings,
+    celery_app: Celery,
+    what: str,
+    plans: list[tuple[int, list[Message]]],
+    model: type[Submission] | type[RegradeJob],
+    stale: Callable[[Settings], ColumnElement[bool]],
+) -> int:
+    """Send each row's messages; then mark the rows sent whole (those still stale) as fresh.
+
+    Sent first, then marked: a mark that fails only means one more duplicate later. A row
+    not (or partly) sent while the broker is down is still stale: the next sweep sends what
+    is left of it. Returns how many rows were sent."""
     sent: list[int] = []
     try:
         with celery_app.producer_or_acquire() as producer:
-            for job_id, work in plans:
-                for queue, ids in work:
-                    celery_app.send_task(
-                        REGRADE_TASK, args=[job_id, ids], queue=queue, producer=producer
-                    )
-                sent.append(job_id)
+            for row_id, messages in plans:
+                for task, args, queue in messages:
+                    celery_app.send_task(task, args=args, queue=queue, producer=producer)
+                sent.append(row_id)
     except (KombuError, OSError) as err:
-        # A job not (or partly) sent is still stale: the next sweep sends what is left of it.
         log.warning(
-            "broker unavailable: sweeper sent %d of %d regrade jobs: %s", len(sent), len(plans), err
+            "broker unavailable: sweeper sent %d of %d %s: %s", len(sent), len(plans), what, err
         )
     if sent:
-        # Sent first, then marked, as above; a job that progressed meanwhile keeps its time.
-        now = utcnow()
         with session_scope(settings.database_url) as db:
             db.execute(
-                update(RegradeJob)
-                .where(RegradeJob.id.in_(sent), _stale_jobs(settings))
-                .values(updated_at=now)
+                update(model)
+                .where(model.id.in_(sent), stale(settings))
+                .values(updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
-        log.info("sweeper re-enqueued regrade jobs %s", sent)
+        log.info("sweeper re-enqueued %d %s", len(sent), what)
     return len(sent)

@@ -121,6 +121,17 @@ def holds_connection(session: Session) -> bool:
     return bool(session.info.get(_CONNECTED))
 
 
+def alone_options(session: Session) -> dict[str, str]:
+    """Execution options for the session's next statement: autocommit (one round trip, not
+    BEGIN + statement + COMMIT/ROLLBACK) when it would be its transaction's first, else none.
+
+    Not when the session has unflushed ORM changes either: they would be flushed at the
+    commit, after the statement and outside its transaction."""
+    if session.new or session.dirty or session.deleted or holds_connection(session):
+        return {}
+    return {"isolation_level": "AUTOCOMMIT"}
+
+
 def dispose_all() -> None:
     """Drop pooled connections (after a fork, so children open their own)."""
     with _lock:
