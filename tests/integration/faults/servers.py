@@ -183,6 +183,15 @@ class PrivateRedis:
         finally:
             client.close()
 
+    def keys_loaded_at_start(self) -> int:
+        """Keys the server loaded from disk when it last started (0: it started empty), read
+        from INFO, so clients reconnecting at once cannot blur it as a queue length could."""
+        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        try:
+            return int(client.info("persistence")["rdb_last_load_keys_loaded"])
+        finally:
+            client.close()
+
     def destroy(self) -> None:
         """Kill the server and delete its directory."""
         self.kill()
