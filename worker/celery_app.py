@@ -13,6 +13,7 @@ from celery.signals import worker_init, worker_process_init
 
 from service.config import load_settings
 from service.data.session import dispose_all
+from service.ops.gc_tuning import freeze_startup_objects
 from service.queueing import celery_config
 from worker import observability
 
@@ -53,3 +54,6 @@ def _warm_up(**_: Any) -> None:
     from service.data.session import session_factory
 
     session_factory(settings.database_url)  # the engine and its driver, imported and made
+    # torch, sympy and the rest stay for the worker's life: full collections skip them, and
+    # pool children forked after it (concurrency > 1) do not copy their pages by collecting.
+    freeze_startup_objects()

@@ -385,6 +385,28 @@ def test_gunicorn_access_lines_are_json_with_the_request_id(
         "req-5",
     )
     assert line["duration_ms"] == 12.0 and line["logger"] == "gunicorn.access"
+    assert (line["bytes"], line["remote_addr"], line["user_agent"], line["query"]) == (
+        321,
+        "10.1.2.3",
+        "-",
+        None,
+    )
+    logger.access(
+        Resp(),
+        [],
+        {**environ, "QUERY_STRING": "page=2", "HTTP_USER_AGENT": "curl/8"},
+        timedelta(milliseconds=3),
+    )
+    line = json.loads(capsys.readouterr().out)
+    assert (line["query"], line["user_agent"]) == ("page=2", "curl/8")
+
+    class Failed(Resp):
+        status = "503 SERVICE UNAVAILABLE"
+        headers = ()
+
+    logger.access(Failed(), [], {**environ, "PATH_INFO": "/readyz"}, timedelta(milliseconds=2))
+    line = json.loads(capsys.readouterr().out)  # a failing probe is logged, without an id
+    assert (line["path"], line["status"], line["request_id"]) == ("/readyz", 503, None)
 
 
 # --- container health checks ----------------------------------------------------------------
