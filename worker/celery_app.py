@@ -35,24 +35,11 @@ def _fresh_connections(**_: Any) -> None:
 
 @worker_init.connect
 def _warm_up(**_: Any) -> None:
-    """Import torch and run autograd once before the first task, single-threaded.
-
-    Grading ops are tiny, so one thread is fastest, and a process that forks pool
-    children after multi-threaded torch ops could deadlock them.
-    """
-    import torch
-
-    torch.set_num_threads(1)
-    x = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
-    (torch.sigmoid(3 * x + 1) ** 2).backward()
-    # torch.autograd.grad imports torch.fx and sympy on first use (about a second): pay it
-    # here, not in the first learner's grading.
-    out = torch.tanh(x * 2)
-    torch.autograd.grad(out, [x], torch.ones_like(out), allow_unused=True)
-    import exercises.graph
-    import exercises.reference  # noqa: F401
+    """Import torch and run autograd once before the first task (worker.grading.warm_up)."""
     from service.data.session import session_factory
+    from worker.grading import warm_up
 
+    warm_up()
     session_factory(settings.database_url)  # the engine and its driver, imported and made
     # torch, sympy and the rest stay for the worker's life: full collections skip them, and
     # pool children forked after it (concurrency > 1) do not copy their pages by collecting.

@@ -68,6 +68,25 @@ from worker.sandbox.errors import SandboxError, SandboxUnavailable
 log = logging.getLogger(__name__)
 
 
+def warm_up() -> None:
+    """Import torch and run autograd once before the first grading, single-threaded.
+
+    Grading ops are tiny, so one thread is fastest, and a process that forks pool
+    children after multi-threaded torch ops could deadlock them.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    x = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    (torch.sigmoid(3 * x + 1) ** 2).backward()
+    # torch.autograd.grad imports torch.fx and sympy on first use (about a second): pay it
+    # here, not in the first learner's grading.
+    out = torch.tanh(x * 2)
+    torch.autograd.grad(out, [x], torch.ones_like(out), allow_unused=True)
+    import exercises.graph
+    import exercises.reference  # noqa: F401
+
+
 @dataclass(frozen=True)
 class _VariantData:
     """A variant as grading needs it: its numbers never change once made, and its reference

@@ -48,7 +48,8 @@ class JsonLogger(glogging.Logger):  # type: ignore[misc]
             return
         method = environ.get("REQUEST_METHOD")
         request_id = None
-        for name, value in resp.headers:
+        headers = resp.headers
+        for name, value in headers.items() if hasattr(headers, "items") else headers:
             if name.lower() == REQUEST_ID:
                 request_id = value
         self.access_log.info(

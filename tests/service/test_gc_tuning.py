@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REPORT = "import gc, json; print(json.dumps([gc.get_freeze_count(), len(gc.get_objects())]))"
 
 
-def _fresh(code: str, tmp_path: Path) -> tuple[int, int]:
+def _fresh(code: str, tmp_path: Path, **extra_env: str) -> tuple[int, int]:
     """Run `code` then REPORT in a new interpreter; (objects frozen, objects still tracked)."""
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -22,6 +22,7 @@ def _fresh(code: str, tmp_path: Path) -> tuple[int, int]:
         "SECRET_KEY": "gc-test",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'gc.db'}",
         "GRADSCHOOL_DATA_DIR": str(tmp_path),
+        **extra_env,
     }
     out = subprocess.run(
         [sys.executable, "-c", f"{code}\n{REPORT}"],
@@ -46,6 +47,14 @@ def test_the_web_app_freezes_its_start_up_objects(tmp_path: Path) -> None:
     # Flask, SQLAlchemy's mappers, pydantic/spectree models: >100k objects, a full
     # collection of which took 60-170 ms with the GIL held under load.
     assert frozen > 50_000
+    assert tracked < frozen // 20
+
+
+def test_the_inline_baseline_web_freezes_torch_too(tmp_path: Path) -> None:
+    # GRADING_MODE=inline grades in the web process: it warms torch up before the freeze,
+    # or its collections would still walk torch and sympy.
+    frozen, tracked = _fresh("import service.wsgi", tmp_path, GRADING_MODE="inline")
+    assert frozen > 150_000
     assert tracked < frozen // 20
 
 

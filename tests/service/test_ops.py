@@ -408,6 +408,15 @@ def test_gunicorn_access_lines_are_json_with_the_request_id(
     line = json.loads(capsys.readouterr().out)  # a failing probe is logged, without an id
     assert (line["path"], line["status"], line["request_id"]) == ("/readyz", 503, None)
 
+    class Plain(Resp):  # an int status, the id's header in lower case and twice
+        status = 201
+        headers = (("x-request-id", "first"), ("x-request-id", "last"))
+
+    bare = {k: v for k, v in environ.items() if k != "PATH_INFO"}
+    logger.access(Plain(), [], bare, timedelta(milliseconds=2))
+    line = json.loads(capsys.readouterr().out)
+    assert (line["path"], line["status"], line["request_id"]) == (None, 201, "last")
+
 
 # --- container health checks ----------------------------------------------------------------
 

@@ -26,6 +26,8 @@ from typing import Any
 import httpx
 import psycopg
 from celery import Celery
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from service.data.session import session_scope
 from service.processes import worker_argv
@@ -205,11 +207,23 @@ class System:
         if len(replies) != len(self.worker_names):
             raise RuntimeError(f"cancel_consumer: {replies} from {self.worker_names}")
 
-    def resume_grading(self) -> None:
-        """Workers take grading tasks again."""
-        replies = self.control("add_consumer", queue="numeric")
-        if len(replies) != len(self.worker_names):
-            raise RuntimeError(f"add_consumer: {replies} from {self.worker_names}")
+    def resume_grading(self, within: float = 0.0) -> None:
+        """Workers take grading tasks again. `within`: seconds to keep asking the workers that
+        have not answered yet (after a broker restart they answer once they have reconnected;
+        asking one again is harmless)."""
+        end = time.monotonic() + within
+        answered: set[str] = set()
+        while True:
+            try:
+                replies = self.control("add_consumer", queue="numeric")
+            except (OSError, RedisError, KombuError):  # the broker not answering (yet)
+                replies = []
+            answered.update(name.partition("@")[0] for reply in replies for name in reply)
+            if answered >= set(self.worker_names):
+                return
+            if time.monotonic() >= end:
+                raise RuntimeError(f"add_consumer: {sorted(answered)} of {self.worker_names}")
+            time.sleep(0.5)
 
     def send_duplicates(self, submission_ids: list[int]) -> None:
         """Publish a second grading task for each id, as a broker re-delivery would."""

@@ -161,12 +161,18 @@ def broker_restarts(
     restarts: int = 1,
     settle: float = 90,
 ) -> Report:
-    """Redis killed and restarted empty while submissions wait in it; more arrive meanwhile."""
+    """Redis killed and restarted empty while submissions wait in it; more arrive meanwhile.
+
+    Before each kill grading is paused and a few more answers are sent, so that messages
+    surely wait in Redis when it dies: with batches of several answers per message and
+    workers that prefetch, the backlog of the first burst can be all taken by then."""
     settings = {"SWEEP_AFTER_SECONDS": "3", "RUNNING_GRACE_SECONDS": "4"}
+    waiting = max(1, submissions // (5 * restarts))  # sent just before each kill
+    first = submissions - restarts * waiting
     with running_system(data_dir, database_url, redis_server, settings=settings) as system:
         load = Load(system)
         system.pause_grading()
-        outcomes = load.burst(submissions)
+        outcomes = load.burst(first)
         in_broker = [redis_server.queue_length("numeric")]
         system.resume_grading()
         faults: list[str] = []
@@ -174,8 +180,14 @@ def broker_restarts(
         outage_posts: list[float] = []
         loaded: list[int] = []
         for k in range(restarts):
-            goal = (k + 1) * submissions // (restarts + 2)
+            goal = (k + 1) * first // (restarts + 2)
             wait_until(database_url, lambda c, g=goal: _done(c) >= g, settle, "progress", 0.05)
+            system.pause_grading()  # what the workers hold already, they finish
+            outcomes += load.burst(waiting)
+            # The web's dispatcher sends after its answer (batched): wait for its message.
+            sent_by = time.monotonic() + 10
+            while redis_server.queue_length("numeric") == 0 and time.monotonic() < sent_by:
+                time.sleep(0.02)
             lost_messages.append(redis_server.queue_length("numeric"))
             redis_server.kill()
             t0 = time.monotonic()
@@ -184,6 +196,7 @@ def broker_restarts(
             outcomes += during
             redis_server.start()
             loaded.append(redis_server.keys_loaded_at_start())
+            system.resume_grading(within=60)
             faults.append(f"redis kill -9 + empty restart ({lost_messages[-1]} messages lost)")
         load.close()
         settled, result = _settle(system, outcomes, settle)
