@@ -173,7 +173,7 @@ def broker_restarts(
         load = Load(system)
         system.pause_grading()
         outcomes = load.burst(first)
-        in_broker = [redis_server.queue_length("numeric")]
+        in_broker = redis_server.queue_length("numeric")
         system.resume_grading()
         faults: list[str] = []
         lost_messages: list[int] = []
@@ -207,7 +207,7 @@ def broker_restarts(
             faults,
             outcomes,
             {
-                "messages in redis before": in_broker[0],
+                "messages in redis before": in_broker,
                 "messages lost per restart": lost_messages,
                 "keys loaded at restart": loaded,
                 "POST latency while redis down (s)": [round(x, 3) for x in outage_posts],
