@@ -1,6 +1,6 @@
 """Fault injection at scale: the integration tests' scenarios with more submissions and faults.
 
-Each scenario runs the real processes (gunicorn web, Celery workers, Celery beat as the sweeper)
+Each scenario runs the real processes (granian web, Celery workers, Celery beat as the sweeper)
 on a PostgreSQL cluster and a Redis of its own, started on free ports from the installed
 binaries, so that it may kill them; the shared servers on 5432 and 6379 are never touched.
 "Duplicated" comes from the database itself: a trigger counts every committed result write.

@@ -1,5 +1,5 @@
 """The production stack for benchmarks: its own PostgreSQL database and Redis key prefix,
-gunicorn, and Celery workers; learners with tokens; and answer bodies per exercise."""
+granian, and Celery workers; learners with tokens; and answer bodies per exercise."""
 
 from __future__ import annotations
 
@@ -104,8 +104,6 @@ def _running(database_url: str, mode: str, web_workers: int, workers: int) -> It
         GRADSCHOOL_DATA_DIR=str(data_dir),
         GRADING_MODE=mode,
         MAX_QUEUE_DEPTH="100000",
-        # The web as docker-compose.yml runs it: JSON access and error logs.
-        GUNICORN_CMD_ARGS="--config python:service.ops.gunicorn_conf",
     )
     stack = BenchStack("", database_url, mode, env, [])
     try:

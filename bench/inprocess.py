@@ -1,6 +1,6 @@
 """CPU per request of the two hot endpoints inside one process: the answer POST and the
 status GET through Flask's test client, on a scratch PostgreSQL database and Redis prefix
-of their own (the dispatcher's sends included, no gunicorn). Where bench/load.py measures
+of their own (the dispatcher's sends included, no HTTP server). Where bench/load.py measures
 the whole stack under load, this isolates the web's own work per request, for comparing
 two versions of the code on the same host.
 

@@ -1,4 +1,4 @@
-"""End-to-end load on the production stack: gunicorn, Celery workers, Redis, PostgreSQL.
+"""End-to-end load on the production stack: granian, Celery workers, Redis, PostgreSQL.
 
 Open-loop: POSTs are sent on a fixed schedule whatever the server's answers, so the
 offered rate is what it says. Submit-to-graded latency comes from the server's own

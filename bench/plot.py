@@ -50,7 +50,7 @@ def main(src: str, dest: str) -> int:
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title("submit-to-graded latency (gunicorn + Celery + Redis + PostgreSQL, 2 cores)")
+    ax.set_title("submit-to-graded latency (granian + Celery + Redis + PostgreSQL, 2 cores)")
     rates_ax.set_xlabel("offered load (submissions/s)")
     rates_ax.set_ylabel("achieved (graded submissions/s)")
     rates_ax.grid(True, alpha=0.3)

@@ -2,7 +2,7 @@
 the table of issue #8's targets against the figures.
 
 1. bench/sandbox.py: the sandbox alone (zygote vs a fresh interpreter per job).
-2. bench/load.py: end to end over HTTP on gunicorn + Celery + Redis + PostgreSQL, for
+2. bench/load.py: end to end over HTTP on granian + Celery + Redis + PostgreSQL, for
    numeric, formula, code and mixed answers at rising offered rates, plus the baseline
    of grading inside the web request (no queue).
 3. bench/plot.py: latency against offered load per scenario -> docs/perf-latency.png.

@@ -144,27 +144,11 @@ def exercises_validate(paths: tuple[str, ...]) -> None:
 @click.option("--workers", default=2, type=int, envvar="WEB_CONCURRENCY")
 @click.option("--threads", default=4, type=int, envvar="WEB_THREADS")
 def web(bind: str, workers: int, threads: int) -> None:
-    """Serve the portal and API under gunicorn (threaded workers: requests wait on the database)."""
-    os.execvp(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            bind,
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--access-logfile",
-            "-",
-            # The heartbeat file gunicorn touches on every request: in memory, not on disk
-            # (~6 % of a bare request's CPU on this VM's disk; py-spy, docs/PERFORMANCE.md).
-            *(["--worker-tmp-dir", "/dev/shm"] if os.access("/dev/shm", os.W_OK) else []),
-            "service.wsgi:app",
-        ],
-    )
+    """Serve the portal and API under granian (threads per process: requests wait on the DB)."""
+    from service.processes import web_argv
+
+    argv = web_argv(bind, workers, threads)
+    os.execvp(argv[0], argv)
 
 
 @main.command()

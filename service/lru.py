@@ -12,7 +12,7 @@ V = TypeVar("V")
 
 class Lru(Generic[K, V]):
     """At most `size` entries; the least recently used goes first. Safe across threads
-    (gunicorn's threads, a worker's)."""
+    (the web's threads, a worker's)."""
 
     def __init__(self, size: int) -> None:
         self.size = size

@@ -38,6 +38,18 @@ def worker_argv(queues: str, concurrency: int, beat: bool, data_dir: Path) -> li
     return argv
 
 
+def web_argv(bind: str, workers: int, threads: int) -> list[str]:
+    """The command line of the web: the portal and API under granian (service/ops/serve.py)."""
+    return [
+        sys.executable,
+        "-m",
+        "service.ops.serve",
+        *("--bind", bind),
+        *("--workers", str(workers)),
+        *("--threads", str(threads)),
+    ]
+
+
 def beat_argv(data_dir: Path) -> list[str]:
     """The command line of the sweeper's scheduler (Celery beat)."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -97,20 +109,7 @@ def run_dev(host: str, port: int) -> int:
     _prepare()
     settings = load_settings(dev=True)
     env = dict(os.environ, GRADSCHOOL_DEV="1", GRADSCHOOL_DATA_DIR=str(settings.data_dir))
-    web = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"{host}:{port}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-        "--access-logfile",
-        "-",
-        "service.wsgi:app",
-    ]
+    web = web_argv(f"{host}:{port}", workers=2, threads=4)
     worker = worker_argv("numeric,code", 1, True, settings.data_dir)
     names = ["web", "worker"]
     procs = [

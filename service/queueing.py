@@ -120,8 +120,8 @@ class CeleryDispatcher:
         return True
 
     def _ensure_sender(self) -> None:
-        # Started lazily in the process that enqueues: gunicorn forks its workers after the
-        # app is made, and a thread does not survive a fork.
+        # Started lazily in the process that enqueues: a thread does not survive a fork, and a
+        # process may be forked after the app is made (a test, a prefork pool).
         if self.pid != os.getpid():  # a forked child: what is pending is its parent's to send
             self.pid, self.pending, self.sender = os.getpid(), {}, None
         if self.sender is None or not self.sender.is_alive():

@@ -98,7 +98,7 @@ class BatchedRedisStorage(RedisStorage):
         self._flush_script = self.get_connection().register_script(_FLUSH_SCRIPT.encode())
 
     def _ensure_flusher(self) -> None:
-        # Started on first use in each process: a fork (gunicorn's workers) keeps no thread.
+        # Started on first use in each process: a fork (the web's worker processes) keeps no thread.
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self._flusher = threading.Thread(target=self._run, name="ratelimit-flush", daemon=True)

@@ -1,6 +1,6 @@
 """The web's /metrics: the system's state, read from the database and the broker at scrape time.
 
-Gauges computed at scrape time are the same whichever gunicorn process answers and
+Gauges computed at scrape time are the same whichever web process answers and
 whichever machine graded, so the web needs no shared metrics storage. Events
 (grading latency, sandbox outcomes) are counted where they happen, in the
 workers, which export them on their own endpoint (worker/observability.py).

@@ -1,4 +1,4 @@
-"""Real Chromium against the real stack: gunicorn web and a Celery worker on the embedded
+"""Real Chromium against the real stack: granian web and a Celery worker on the embedded
 defaults (SQLite + filesystem broker). Playwright drives Debian's /usr/bin/chromium.
 
 Screenshots go to the test's tmp dir; with UPDATE_SCREENSHOTS=1 also to docs/screenshots/

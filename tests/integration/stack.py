@@ -1,4 +1,4 @@
-"""Start gradschool's real processes (gunicorn web, Celery workers) for integration tests."""
+"""Start gradschool's real processes (granian web, Celery workers) for integration tests."""
 
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def wait_http(url: str, deadline: float = 30.0) -> None:
 def running_stack(
     env_overrides: dict[str, str], data_dir: Path, queues: str = "numeric,code"
 ) -> Iterator[Stack]:
-    """Web under gunicorn and one Celery worker on `queues`, torn down afterwards."""
+    """Web under granian and one Celery worker on `queues`, torn down afterwards."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     env.update(

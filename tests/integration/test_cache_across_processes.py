@@ -1,4 +1,4 @@
-"""Two gunicorn web processes on PostgreSQL and Redis: a token revoked through one stops
+"""Two web processes (granian) on PostgreSQL and Redis: a token revoked through one stops
 working on both at once (the hot caches hear each other's changes), although each
 process keeps its lookups far longer than the test runs (HOT_CACHE_SECONDS=600)."""
 

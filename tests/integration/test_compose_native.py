@@ -1,4 +1,4 @@
-"""docker-compose.yml's services, run natively: migrate, web under gunicorn, both workers and the
+"""docker-compose.yml's services, run natively: migrate, web under granian, both workers and the
 sweeper, with the commands and environments read from the file, against PostgreSQL and Redis.
 
 No Docker engine runs here, so this is how the compose file is exercised end to end: if a

@@ -1,4 +1,4 @@
-"""The instructor API end to end, with real processes: gunicorn, a Celery worker, PostgreSQL
+"""The instructor API end to end, with real processes: granian, a Celery worker, PostgreSQL
 and Redis. An instructor authors an exercise (dry run in the worker), builds a course and
 an exam-style assignment; a learner joins by code and answers; the gradebook shows the
 grades that the learner cannot see yet; a regrade job runs in the worker and keeps history.

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ import pytest
 import torch
 from flask import Flask
 from flask.testing import FlaskClient
-from gunicorn.config import Config
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -28,7 +26,8 @@ from service.config import Settings
 from service.data.session import session_scope
 from service.logging_setup import ContextFilter, json_formatter, log_context, make_formatter
 from service.ops import probe
-from service.ops.gunicorn_conf import JsonLogger
+from service.ops.access_log import ACCESS_LOGGER, AccessLog
+from service.ops.serve import parse_bind
 from service.queueing import GRADE_TASK
 from service.submissions import submit
 from service.users import find_user
@@ -353,72 +352,116 @@ def test_text_logs_for_development_still_show_the_ids() -> None:
     assert line.endswith("hello [submission_id=7]")
 
 
-def test_gunicorn_access_lines_are_json_with_the_request_id(
-    capsys: pytest.CaptureFixture[str],
+def _access(out: io.StringIO) -> list[dict[str, Any]]:
+    return [r for r in records(out) if r["logger"] == ACCESS_LOGGER]
+
+
+def test_access_lines_are_json_with_the_request_id(
+    settings: Settings, captured: io.StringIO
 ) -> None:
-    cfg = Config()
-    cfg.set("accesslog", "-")
-    logger = JsonLogger(cfg)
-
-    class Resp:
-        status = "202 ACCEPTED"
-        sent = 321
-        headers = (("Content-Type", "application/json"), ("X-Request-ID", "req-5"))
-
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "RAW_URI": "/api/v1/x",
-        "PATH_INFO": "/api/v1/x",
-        "QUERY_STRING": "",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "10.1.2.3",
-    }
-    logger.access(Resp(), [], environ, timedelta(milliseconds=12))
-    logger.access(Resp(), [], {**environ, "PATH_INFO": "/healthz"}, timedelta(milliseconds=1))
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(lines) == 1  # a successful probe is not logged
-    line = lines[0]
-    assert (line["method"], line["path"], line["status"], line["request_id"]) == (
-        "POST",
-        "/api/v1/x",
-        202,
-        "req-5",
+    app = make_app(settings)
+    app.wsgi_app = AccessLog(app.wsgi_app)  # type: ignore[method-assign]
+    http = app.test_client()
+    response = http.post(
+        "/api/v1/exercises/sigmoid-neuron/submissions?x=1",
+        json={"answers": {}},
+        headers={"X-Request-ID": "req-5", "User-Agent": "curl/8"},
+        environ_base={"REMOTE_ADDR": "10.1.2.3"},
+        buffered=True,  # read to the end and closed, as a server does
     )
-    assert line["duration_ms"] == 12.0 and line["logger"] == "gunicorn.access"
-    assert (line["bytes"], line["remote_addr"], line["user_agent"], line["query"]) == (
-        321,
+    assert response.status_code == 401
+    assert (
+        http.get("/healthz", buffered=True).status_code == 200
+    )  # a successful probe is not logged
+    (line,) = _access(captured)
+    assert (line["method"], line["path"], line["query"], line["status"]) == (
+        "POST",
+        "/api/v1/exercises/sigmoid-neuron/submissions",
+        "x=1",
+        401,
+    )
+    assert (line["request_id"], line["remote_addr"], line["user_agent"]) == (
+        "req-5",
         "10.1.2.3",
-        "-",
+        "curl/8",
+    )
+    assert line["bytes"] == len(response.get_data()) > 0
+    assert 0 < line["duration_ms"] < 10_000 and line["level"] == "INFO"
+    assert line["message"] == "POST /api/v1/exercises/sigmoid-neuron/submissions 401"
+
+
+def test_access_lines_of_failures_streams_and_plain_wsgi_apps(captured: io.StringIO) -> None:
+    closed: list[str] = []
+
+    class Body:  # a streamed body with a close() the server must call (PEP 3333)
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"abc"
+            yield b"defg"
+
+        def close(self) -> None:
+            closed.append("body")
+
+    def plain(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("boom")
+        status = "503 SERVICE UNAVAILABLE" if environ["PATH_INFO"] == "/readyz" else "200 OK"
+        # The id's header in lower case and twice: the last one is the answer's.
+        start_response(status, [("x-request-id", "first"), ("x-request-id", "last")])
+        return Body()
+
+    app = AccessLog(plain)
+    statuses: list[str] = []
+
+    def serve(path: str) -> bytes:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": ""}
+        body = app(environ, lambda status, headers, *exc: statuses.append(status))
+        try:
+            return b"".join(body)
+        finally:
+            body.close()  # type: ignore[attr-defined]
+            body.close()  # type: ignore[attr-defined]  # twice: still one line
+
+    assert serve("/stream") == b"abcdefg"
+    assert serve("/readyz") == b"abcdefg"  # a failing probe is logged
+    assert serve("/healthz") == b"abcdefg"
+    with pytest.raises(RuntimeError):
+        serve("/boom")
+    assert statuses == ["200 OK", "503 SERVICE UNAVAILABLE", "200 OK"]
+    assert closed == ["body"] * 6  # closed each time it was asked to be
+    stream, probe_line, boom = _access(captured)
+    assert (stream["path"], stream["status"], stream["bytes"], stream["request_id"]) == (
+        "/stream",
+        200,
+        7,
+        "last",
+    )
+    assert (stream["remote_addr"], stream["user_agent"], stream["query"]) == ("-", "-", None)
+    assert (probe_line["path"], probe_line["status"]) == ("/readyz", 503)
+    assert (boom["path"], boom["status"], boom["bytes"], boom["request_id"]) == (
+        "/boom",
+        500,
+        None,
         None,
     )
-    logger.access(
-        Resp(),
-        [],
-        {**environ, "QUERY_STRING": "page=2", "HTTP_USER_AGENT": "curl/8"},
-        timedelta(milliseconds=3),
+
+
+def test_the_server_parses_its_bind() -> None:
+    assert parse_bind("0.0.0.0:8000") == ("0.0.0.0", 8000)
+    assert parse_bind("[::1]:9000") == ("::1", 9000)
+    assert parse_bind(":8000") == ("0.0.0.0", 8000)
+    for bad in ("8000", "host:", "host:http", "host:70000", "host:0"):
+        with pytest.raises(ValueError, match="HOST:PORT"):
+            parse_bind(bad)
+
+
+def test_the_web_command_refuses_a_bad_bind_clearly() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "service.ops.serve", "--bind", "localhost"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    line = json.loads(capsys.readouterr().out)
-    assert (line["query"], line["user_agent"]) == ("page=2", "curl/8")
-
-    class Failed(Resp):
-        status = "503 SERVICE UNAVAILABLE"
-        headers = ()
-
-    logger.access(Failed(), [], {**environ, "PATH_INFO": "/readyz"}, timedelta(milliseconds=2))
-    line = json.loads(capsys.readouterr().out)  # a failing probe is logged, without an id
-    assert (line["path"], line["status"], line["request_id"]) == ("/readyz", 503, None)
-
-    class Plain(Resp):  # an int status, the id's header in lower case and twice
-        status = 201
-        headers = (("x-request-id", "first"), ("x-request-id", "last"))
-
-    bare = {k: v for k, v in environ.items() if k != "PATH_INFO"}
-    logger.access(Plain(), [], bare, timedelta(milliseconds=2))
-    line = json.loads(capsys.readouterr().out)
-    assert (line["path"], line["status"], line["request_id"]) == (None, 201, "last")
-
-
-# --- container health checks ----------------------------------------------------------------
+    assert done.returncode == 2 and "--bind takes HOST:PORT" in done.stderr, done.stderr
 
 
 def test_probe_usage_and_a_web_that_does_not_answer() -> None:

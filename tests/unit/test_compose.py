@@ -178,10 +178,8 @@ def test_healthchecks_and_metrics_endpoints() -> None:
         env = service["environment"]
         assert env["WORKER_METRICS_PORT"] == "9808", name
         assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/"), name  # the tmpfs
-    assert (
-        services["web"]["environment"]["GUNICORN_CMD_ARGS"]
-        == "--config python:service.ops.gunicorn_conf"
-    )
+    # The web is `gradschool web` (granian, JSON logs from the app itself): nothing to configure.
+    assert services["web"]["command"] == ["gradschool", "web", "--bind", "0.0.0.0:8000"]
 
 
 def test_the_dockerfile_builds_one_small_cpu_image() -> None:

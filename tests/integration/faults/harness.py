@@ -248,7 +248,7 @@ def base_env(data_dir: Path, database_url: str, broker_url: str, **settings: str
         BROKER_URL=broker_url,
         PYTHONUNBUFFERED="1",
         # Several threads per web process, so that reads are not stuck behind a burst of POSTs.
-        GUNICORN_CMD_ARGS="--threads 4",
+        WEB_THREADS="4",
         # The portal's session cookie over plain http (the tests have no TLS).
         GRADSCHOOL_FLASK_SESSION_COOKIE_SECURE="false",
     )
@@ -268,7 +268,7 @@ def running_system(
     sweeper: bool = True,
     settings: dict[str, str] | None = None,
 ) -> Iterator[System]:
-    """Web (gunicorn), workers (name -> concurrency) and the sweeper (beat), torn down after."""
+    """Web (granian), workers (name -> concurrency) and the sweeper (beat), torn down after."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = base_env(data_dir, database_url, redis_server.url, **(settings or {}))
     tokens = prepare(database_url, LEARNERS)
