@@ -114,9 +114,14 @@ class CeleryDispatcher:
         """Note the id for the sender thread; True (a broker outage is the sweeper's)."""
         with self.cond:
             self._ensure_sender()
+            woken = not self.pending  # the sender waits for a first id, else for a full batch
             # With the request's id: the worker's log lines name the requests of its batch.
-            self.pending.setdefault(queue, []).append((submission_id, current_request_id()))
-            self.cond.notify()
+            ids = self.pending.setdefault(queue, [])
+            ids.append((submission_id, current_request_id()))
+            if woken or len(ids) == BATCH_LIMITS.get(queue, 1):
+                # Only then: waking the sender for every id cost a thread switch per POST
+                # (8 % of the web's GIL time under load; PERFORMANCE.md, session 6).
+                self.cond.notify()
         return True
 
     def _ensure_sender(self) -> None:

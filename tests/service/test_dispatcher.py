@@ -135,6 +135,42 @@ def test_under_load_a_batch_fills_for_the_linger_and_alone_goes_at_once() -> Non
     assert [ids for _, ids, _, _ in celery.sent] == [[1], [2, 3]]
 
 
+def test_a_full_batch_goes_at_once_without_waiting_for_the_linger() -> None:
+    celery = FakeCelery()
+    d = CeleryDispatcher(celery, linger_seconds=3.0)  # type: ignore[arg-type]
+    d.enqueue(1, "code")  # idle: sent at once; the next batch then lingers up to 3 s
+    _wait_for(lambda: len(celery.sent) == 1)
+    started = time.monotonic()
+    limit = BATCH_LIMITS["code"]
+    for sid in range(2, 2 + limit):
+        d.enqueue(sid, "code")
+        time.sleep(0.05)  # the sender is waiting out the linger when the batch fills
+    _wait_for(lambda: len(celery.sent) == 2)
+    assert time.monotonic() - started < 1.5
+    assert celery.sent[1][1] == list(range(2, 2 + limit))
+
+
+def test_the_sender_is_woken_for_a_first_id_or_a_full_batch_only() -> None:
+    celery = FakeCelery()
+    d = CeleryDispatcher(celery, linger_seconds=3.0)  # type: ignore[arg-type]
+    wakes: list[int] = []
+    notify = d.cond.notify
+
+    def counting_notify(n: int = 1) -> None:
+        wakes.append(n)
+        notify(n)
+
+    d.cond.notify = counting_notify  # type: ignore[method-assign]
+    d.enqueue(1, "numeric")
+    _wait_for(lambda: len(celery.sent) == 1)
+    assert len(wakes) == 1
+    for sid in range(2, 12):  # lingering: waking the sender for each id would be waste
+        d.enqueue(sid, "numeric")
+    assert len(wakes) == 2  # the first of them only
+    _wait_for(lambda: len(celery.sent) == 2, timeout=10)
+    assert celery.sent[1][1] == list(range(2, 12))
+
+
 def test_grading_batch_ms_is_read_and_checked() -> None:
     import pytest
 

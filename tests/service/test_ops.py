@@ -406,29 +406,38 @@ def test_access_lines_of_failures_streams_and_plain_wsgi_apps(captured: io.Strin
             raise RuntimeError("boom")
         status = "503 SERVICE UNAVAILABLE" if environ["PATH_INFO"] == "/readyz" else "200 OK"
         # The id's header in lower case and twice: the last one is the answer's.
-        start_response(status, [("x-request-id", "first"), ("x-request-id", "last")])
+        headers = [("x-request-id", "first"), ("x-request-id", "last")]
+        if environ["PATH_INFO"] == "/sized":
+            headers.append(("Content-Length", "7"))
+        start_response(status, headers)
         return Body()
 
     app = AccessLog(plain)
     statuses: list[str] = []
+    bodies: list[Any] = []
 
     def serve(path: str) -> bytes:
         environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": ""}
         body = app(environ, lambda status, headers, *exc: statuses.append(status))
+        bodies.append(body)
         try:
             return b"".join(body)
         finally:
-            body.close()  # type: ignore[attr-defined]
-            body.close()  # type: ignore[attr-defined]  # twice: still one line
+            if hasattr(body, "close"):
+                body.close()
+                body.close()  # twice: still one line
 
-    assert serve("/stream") == b"abcdefg"
+    # A body of a declared size goes to the server as one buffer, already closed and logged.
+    assert serve("/sized") == b"abcdefg" and bodies[-1] == [b"abcdefg"]
+    assert serve("/stream") == b"abcdefg" and not isinstance(bodies[-1], list)
     assert serve("/readyz") == b"abcdefg"  # a failing probe is logged
     assert serve("/healthz") == b"abcdefg"
     with pytest.raises(RuntimeError):
         serve("/boom")
-    assert statuses == ["200 OK", "503 SERVICE UNAVAILABLE", "200 OK"]
-    assert closed == ["body"] * 6  # closed each time it was asked to be
-    stream, probe_line, boom = _access(captured)
+    assert statuses == ["200 OK", "200 OK", "503 SERVICE UNAVAILABLE", "200 OK"]
+    assert closed == ["body"] * 7  # closed each time it was asked to be
+    sized, stream, probe_line, boom = _access(captured)
+    assert (sized["path"], sized["bytes"], sized["request_id"]) == ("/sized", 7, "last")
     assert (stream["path"], stream["status"], stream["bytes"], stream["request_id"]) == (
         "/stream",
         200,
