@@ -2,8 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+# Values that copy.deepcopy returns as they are, and so dataclasses.asdict too.
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+@dataclass(frozen=True)
+class _Box:
+    value: Any
+
+
+def plain(value: Any) -> Any:
+    """`value` as dataclasses.asdict copies a field's value (dataclasses as dicts, new dicts
+    and lists, anything else deep-copied), without its generic machinery for the plain
+    numbers, strings, dicts, lists and dataclasses that verdicts hold."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is dict:
+        return {plain(k): plain(v) for k, v in value.items()}
+    if kind is list:
+        return [plain(v) for v in value]
+    names = _FIELD_NAMES.get(kind)
+    if names is None and hasattr(kind, "__dataclass_fields__"):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
+    if names is not None:
+        return {name: plain(getattr(value, name)) for name in names}
+    return asdict(_Box(value))["value"]  # tuples, subclasses, numpy values...: as asdict does
 
 
 @dataclass(frozen=True)
@@ -54,5 +82,5 @@ class Verdict:
         return all(p.correct for p in self.parts)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for storage and the API."""
-        return asdict(self)
+        """Plain data for storage and the API (what dataclasses.asdict gives, faster)."""
+        return plain(self)  # type: ignore[no-any-return]
