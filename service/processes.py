@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 import click
 
 from service.config import load_settings
+
+STOP_SECONDS = 35  # the web's grace for requests in flight (service/ops/serve.py) and a margin
 
 
 def worker_argv(queues: str, concurrency: int, beat: bool, data_dir: Path) -> list[str]:
@@ -90,16 +93,21 @@ def _prepare() -> None:
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process (started in a session of its own), then kill what is left of
+    its group: the web server's worker processes outlive a main process that was killed,
+    and would keep the port."""
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + STOP_SECONDS
     for proc in procs:
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def run_dev(host: str, port: int) -> int:

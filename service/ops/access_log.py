@@ -41,7 +41,8 @@ class AccessLog:
 
         def recording_start_response(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
             code = status.split(None, 1)[0]
-            seen[0] = int(code) if code.isdigit() else 0
+            # Called again (with exc_info) to replace the answer: only the last one counts.
+            seen[0], seen[1], seen[2] = (int(code) if code.isdigit() else 0), None, None
             for name, value in headers:
                 lower = name.lower()
                 if lower == REQUEST_ID:
@@ -59,18 +60,18 @@ class AccessLog:
         if length is not None and length.isdigit() and int(length) <= BUFFER_LIMIT:
             # A body of known, small size (every JSON answer and page): handed over as one
             # buffer, which the server writes in one go instead of iterating it from Rust
-            # (a third of the web's CPU under load went to that iteration; PERFORMANCE.md).
-            sent = None
+            # (30 % of the web's GIL time under load went to that iteration; PERFORMANCE.md).
+            sent, status = None, 500  # what the server answers if the body cannot be read
             try:
                 data = b"".join(body)
-                sent = len(data)
+                sent, status = len(data), seen[0]
             finally:
                 close = getattr(body, "close", None)
                 try:
                     if close is not None:
                         close()
                 finally:
-                    self._log(environ, seen[0], seen[1], sent, started)
+                    self._log(environ, status, seen[1], sent, started)
             return [data]
         return _Counted(body, lambda sent: self._log(environ, seen[0], seen[1], sent, started))
 

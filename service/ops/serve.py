@@ -12,7 +12,9 @@ Rust and enters Python only to call the app, in a pool of threads per process.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import socket
 from typing import Any
 
 from service.ops.access_log import ACCESS_LOGGER
@@ -28,6 +30,19 @@ def parse_bind(bind: str) -> tuple[str, int]:
         raise ValueError(f"--bind takes HOST:PORT, got {bind!r}")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     return host or "0.0.0.0", int(port)
+
+
+def resolve(host: str) -> str:
+    """An IP address for `host` (granian binds addresses, not names); ValueError if none."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as err:
+        raise ValueError(f"--bind: cannot resolve host {host!r}") from err
+    return str(infos[0][4][0])
 
 
 def log_config() -> dict[str, Any]:
@@ -57,7 +72,7 @@ def serve(bind: str, workers: int, threads: int) -> None:
     host, port = parse_bind(bind)
     Granian(
         APP,
-        address=host,
+        address=resolve(host),
         port=port,
         interface=Interfaces.WSGI,
         http=HTTPModes.http1,  # behind a proxy or a browser on loopback; no h2c to negotiate
@@ -79,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)))
     args = parser.parse_args(argv)
     try:
-        parse_bind(args.bind)
+        resolve(parse_bind(args.bind)[0])
     except ValueError as err:
         parser.error(str(err))
     if args.workers < 1 or args.threads < 1:

@@ -27,7 +27,7 @@ from service.data.session import session_scope
 from service.logging_setup import ContextFilter, json_formatter, log_context, make_formatter
 from service.ops import probe
 from service.ops.access_log import ACCESS_LOGGER, AccessLog
-from service.ops.serve import parse_bind
+from service.ops.serve import parse_bind, resolve
 from service.queueing import GRADE_TASK
 from service.submissions import submit
 from service.users import find_user
@@ -404,6 +404,16 @@ def test_access_lines_of_failures_streams_and_plain_wsgi_apps(captured: io.Strin
     def plain(environ: dict[str, Any], start_response: Any) -> Any:
         if environ["PATH_INFO"] == "/boom":
             raise RuntimeError("boom")
+        if environ["PATH_INFO"] == "/again":  # an answer replaced by an error (exc_info)
+            start_response("200 OK", [("Content-Length", "7"), ("x-request-id", "first")])
+            try:
+                raise ValueError("late")
+            except ValueError:
+                start_response("500 ERROR", [("x-request-id", "err")], sys.exc_info())
+            return Body()
+        if environ["PATH_INFO"] == "/broken":  # a sized body that fails while it is read
+            start_response("200 OK", [("Content-Length", "7")])
+            return Broken()
         status = "503 SERVICE UNAVAILABLE" if environ["PATH_INFO"] == "/readyz" else "200 OK"
         # The id's header in lower case and twice: the last one is the answer's.
         headers = [("x-request-id", "first"), ("x-request-id", "last")]
@@ -411,6 +421,11 @@ def test_access_lines_of_failures_streams_and_plain_wsgi_apps(captured: io.Strin
             headers.append(("Content-Length", "7"))
         start_response(status, headers)
         return Body()
+
+    class Broken(Body):
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"abc"
+            raise OSError("disk gone")
 
     app = AccessLog(plain)
     statuses: list[str] = []
@@ -434,9 +449,22 @@ def test_access_lines_of_failures_streams_and_plain_wsgi_apps(captured: io.Strin
     assert serve("/healthz") == b"abcdefg"
     with pytest.raises(RuntimeError):
         serve("/boom")
-    assert statuses == ["200 OK", "200 OK", "503 SERVICE UNAVAILABLE", "200 OK"]
-    assert closed == ["body"] * 7  # closed each time it was asked to be
-    sized, stream, probe_line, boom = _access(captured)
+    assert serve("/again") == b"abcdefg" and not isinstance(bodies[-1], list)
+    with pytest.raises(OSError):
+        serve("/broken")
+    assert statuses == [
+        "200 OK",
+        "200 OK",
+        "503 SERVICE UNAVAILABLE",
+        "200 OK",
+        "200 OK",
+        "500 ERROR",
+        "200 OK",
+    ]
+    assert closed == ["body"] * 10  # closed each time it was asked to be
+    sized, stream, probe_line, boom, again, broken = _access(captured)
+    assert (again["status"], again["request_id"], again["bytes"]) == (500, "err", 7)
+    assert (broken["path"], broken["status"], broken["bytes"]) == ("/broken", 500, None)
     assert (sized["path"], sized["bytes"], sized["request_id"]) == ("/sized", 7, "last")
     assert (stream["path"], stream["status"], stream["bytes"], stream["request_id"]) == (
         "/stream",
@@ -463,14 +491,25 @@ def test_the_server_parses_its_bind() -> None:
             parse_bind(bad)
 
 
-def test_the_web_command_refuses_a_bad_bind_clearly() -> None:
+def test_the_server_binds_a_host_name_by_its_address() -> None:
+    assert resolve("127.0.0.1") == "127.0.0.1" and resolve("::1") == "::1"
+    assert resolve("localhost") in ("127.0.0.1", "::1")
+    with pytest.raises(ValueError, match="cannot resolve"):
+        resolve("no-such-host.invalid")
+
+
+@pytest.mark.parametrize(
+    ("bind", "message"),
+    [("localhost", "--bind takes HOST:PORT"), ("no-such-host.invalid:80", "cannot resolve")],
+)
+def test_the_web_command_refuses_a_bad_bind_clearly(bind: str, message: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "service.ops.serve", "--bind", "localhost"],
+        [sys.executable, "-m", "service.ops.serve", "--bind", bind],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert done.returncode == 2 and "--bind takes HOST:PORT" in done.stderr, done.stderr
+    assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
 def test_probe_usage_and_a_web_that_does_not_answer() -> None:
