@@ -134,6 +134,29 @@ def wait_http(url: str, deadline: float = 30.0) -> None:
     raise TimeoutError(f"{url} did not answer within {deadline} s")
 
 
+def start_web_only(
+    tmp_path: Path, pg_url: str, key_prefix: str, extra_env: dict[str, str]
+) -> Stack:
+    """`gradschool web` with 2 processes (no worker) on a migrated `pg_url`, a learner's token
+    and Redis keys under `key_prefix`; the caller stops it (`stack.stop("web")`)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {
+        "DATABASE_URL": pg_url,
+        "BROKER_URL": "redis://127.0.0.1:6379/0",
+        "BROKER_KEY_PREFIX": key_prefix,
+        "GRADSCHOOL_DATA_DIR": str(data),
+        "SECRET_KEY": "integration-secret",
+        "PATH": os.environ["PATH"],
+        **extra_env,
+    }
+    token = prepare_database(pg_url)
+    stack = Stack(base_url=f"http://127.0.0.1:{free_port()}", env=env, token=token)
+    port = stack.base_url.rsplit(":", 1)[1]
+    stack.start("web", [*GRADSCHOOL, "web", "--bind", f"127.0.0.1:{port}", "--workers", "2"])
+    return stack
+
+
 @contextmanager
 def running_stack(
     env_overrides: dict[str, str], data_dir: Path, queues: str = "numeric,code"

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.stack import GRADSCHOOL, Stack, free_port, prepare_database, wait_http
+from tests.integration.stack import Stack, start_web_only, wait_http
 
 
 def _codes(stack: Stack, token: str, n: int) -> list[int]:
@@ -28,27 +28,15 @@ def _codes(stack: Stack, token: str, n: int) -> list[int]:
 def test_a_revoked_token_stops_at_once_on_every_web_process(
     tmp_path: Path, pg_url: str, redis_prefix: str
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    env = {
-        "DATABASE_URL": pg_url,
-        "BROKER_URL": "redis://127.0.0.1:6379/0",
-        "BROKER_KEY_PREFIX": redis_prefix + "cache-test:",
-        "GRADSCHOOL_DATA_DIR": str(data),
-        "SECRET_KEY": "integration-secret",
-        "HOT_CACHE_SECONDS": "600",
-        "PATH": __import__("os").environ["PATH"],
-    }
-    token = prepare_database(pg_url)
-    stack = Stack(base_url=f"http://127.0.0.1:{free_port()}", env=env, token=token)
-    port = stack.base_url.rsplit(":", 1)[1]
-    stack.start("web", [*GRADSCHOOL, "web", "--bind", f"127.0.0.1:{port}", "--workers", "2"])
+    stack = start_web_only(
+        tmp_path, pg_url, redis_prefix + "cache-test:", {"HOT_CACHE_SECONDS": "600"}
+    )
     try:
         wait_http(stack.base_url + "/login")
-        assert _codes(stack, token, 64) == [200] * 64  # both processes cache the token
+        assert _codes(stack, stack.token, 64) == [200] * 64  # both processes cache the token
         with stack.client() as http:
             (mine,) = http.get("/api/v1/tokens").json()["items"]
             assert http.delete(f"/api/v1/tokens/{mine['id']}").status_code == 204
-        assert _codes(stack, token, 64) == [401] * 64, stack.log_tail()
+        assert _codes(stack, stack.token, 64) == [401] * 64, stack.log_tail()
     finally:
         stack.stop("web")

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.stack import GRADSCHOOL, Stack, free_port, prepare_database, wait_http
+from tests.integration.stack import Stack, start_web_only, wait_http
 
 
 def _workers(stack: Stack) -> set[int]:
@@ -35,21 +35,7 @@ def _json_lines(text: str) -> list[dict[str, object]]:
 def test_the_web_server_logs_survives_a_dead_worker_and_stops_cleanly(
     tmp_path: Path, pg_url: str, redis_prefix: str
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    env = {
-        "DATABASE_URL": pg_url,
-        "BROKER_URL": "redis://127.0.0.1:6379/0",
-        "BROKER_KEY_PREFIX": redis_prefix + "web-server:",
-        "GRADSCHOOL_DATA_DIR": str(data),
-        "SECRET_KEY": "integration-secret",
-        "LOG_FORMAT": "json",
-        "PATH": os.environ["PATH"],
-    }
-    token = prepare_database(pg_url)
-    stack = Stack(base_url=f"http://127.0.0.1:{free_port()}", env=env, token=token)
-    port = stack.base_url.rsplit(":", 1)[1]
-    stack.start("web", [*GRADSCHOOL, "web", "--bind", f"127.0.0.1:{port}", "--workers", "2"])
+    stack = start_web_only(tmp_path, pg_url, redis_prefix + "web-server:", {"LOG_FORMAT": "json"})
     try:
         wait_http(stack.base_url + "/login", deadline=60)
         with stack.client() as http:
