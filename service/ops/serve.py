@@ -58,21 +58,20 @@ def log_config() -> dict[str, Any]:
         },
         "loggers": {
             "_granian": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-            "granian.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
             ACCESS_LOGGER: {"level": "INFO"},
         },
     }
 
 
-def serve(bind: str, workers: int, threads: int) -> None:
-    """Serve the app until SIGTERM or SIGINT; a worker that dies is started again."""
+def serve(address: str, port: int, workers: int, threads: int) -> None:
+    """Serve the app on `address` (an IP address) until SIGTERM or SIGINT; a worker that
+    dies is started again."""
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
 
-    host, port = parse_bind(bind)
     Granian(
         APP,
-        address=resolve(host),
+        address=address,
         port=port,
         interface=Interfaces.WSGI,
         http=HTTPModes.http1,  # behind a proxy or a browser on loopback; no h2c to negotiate
@@ -94,12 +93,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)))
     args = parser.parse_args(argv)
     try:
-        resolve(parse_bind(args.bind)[0])
+        host, port = parse_bind(args.bind)
+        address = resolve(host)
     except ValueError as err:
         parser.error(str(err))
     if args.workers < 1 or args.threads < 1:
         parser.error("--workers and --threads must be at least 1")
-    serve(args.bind, args.workers, args.threads)
+    serve(address, port, args.workers, args.threads)
 
 
 if __name__ == "__main__":

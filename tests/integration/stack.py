@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -120,6 +121,18 @@ def prepare_database(database_url: str) -> str:
     with session_scope(database_url) as db:
         user = create_user(db, f"learner-{time.monotonic_ns()}@example.test", "correct-horse")
         return create_token(db, user)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Every line of a log as a JSON object (a line that is not JSON fails the test)."""
+    records = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise AssertionError(f"a log line that is not JSON: {line!r}") from err
+    return records
 
 
 def wait_http(url: str, deadline: float = 30.0) -> None:

@@ -8,7 +8,6 @@ decides is replaced: the database and broker addresses, the bind address and por
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
@@ -32,7 +31,7 @@ from tests.integration.compose_native import (
     replace_option,
     service_environment,
 )
-from tests.integration.stack import free_port, poll_graded, wait_http
+from tests.integration.stack import free_port, json_lines, poll_graded, wait_http
 
 APP_SERVICES = ("migrate", "web", "worker-numeric", "worker-code", "sweeper")
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -139,18 +138,6 @@ def _sample(metrics: dict[Any, float], name: str, **labels: str) -> float:
     return metrics.get((name, frozenset(labels.items())), 0.0)
 
 
-def _json_lines(text: str) -> list[dict[str, Any]]:
-    """Every line of a log as a JSON object (a line that is not JSON fails the test)."""
-    records = []
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise AssertionError(f"a log line that is not JSON: {line!r}") from err
-    return records
-
-
 def _solution() -> str:
     """The catalog's model answer of the code exercise (grads(x, w, b))."""
     spec = load_exercise_file(CATALOG_DIR / "sigmoid-neuron-code.yaml")
@@ -225,17 +212,17 @@ def test_compose_services_run_natively_and_grade_each_kind(services: dict[str, A
     assert _sample(numeric, latency, queue="numeric", outcome="graded") >= 3
 
     # JSON logs: the web's access line and the worker's task lines carry the request id.
-    web_records = _json_lines(native.log_text("web"))
+    web_records = json_lines(native.log_text("web"))
     assert any(
         r.get("request_id") == request_id and r.get("path", "").endswith("/submissions")
         for r in web_records
     ), native.log_text("web")[-3000:]
-    worker_records = _json_lines(native.log_text("worker-numeric"))
+    worker_records = json_lines(native.log_text("worker-numeric"))
     mine = [r for r in worker_records if r.get("submission_id") == right.json()["id"]]
     assert mine, native.log_text("worker-numeric")[-3000:]
     assert all(r.get("request_id") == request_id and r.get("task_id") for r in mine), mine
     assert any(r.get("submission_id") == lost_id for r in worker_records)
-    sweeps = _json_lines(native.log_text("sweeper"))
+    sweeps = json_lines(native.log_text("sweeper"))
     assert any("Sending due task" in r["message"] for r in sweeps), sweeps
 
     # Last, so that everything above is checked even while code grading is broken: the code
@@ -251,5 +238,5 @@ def test_compose_services_run_natively_and_grade_each_kind(services: dict[str, A
     assert _sample(web_metrics, "gradschool_submissions", status="graded") >= 4
     assert any(
         r.get("submission_id") == code.json()["id"]
-        for r in _json_lines(native.log_text("worker-code"))
+        for r in json_lines(native.log_text("worker-code"))
     )

@@ -4,7 +4,6 @@ the other keeps serving, and SIGTERM stops it cleanly."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -13,22 +12,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.stack import Stack, start_web_only, wait_http
+from tests.integration.stack import Stack, json_lines, start_web_only, wait_http
 
 
 def _workers(stack: Stack) -> set[int]:
     """PIDs of the server's worker processes (children of the granian main process)."""
     return {p.pid for p in psutil.Process(stack.procs["web"].pid).children()}
-
-
-def _json_lines(text: str) -> list[dict[str, object]]:
-    lines = []
-    for line in text.splitlines():
-        try:
-            lines.append(json.loads(line))
-        except ValueError:
-            continue
-    return lines
 
 
 @pytest.mark.integration
@@ -71,7 +60,7 @@ def test_the_web_server_logs_survives_a_dead_worker_and_stops_cleanly(
     finally:
         stack.stop("web")
 
-    lines = _json_lines(stack.logs["web"].read_text())
+    lines = json_lines(stack.logs["web"].read_text())
     mine = [r for r in lines if r.get("request_id") == "web-server-1"]
     assert [(r["logger"], r["method"], r["path"], r["status"]) for r in mine] == [
         ("gradschool.access", "GET", "/api/v1/me", 200)
