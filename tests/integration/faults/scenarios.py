@@ -38,6 +38,7 @@ from tests.integration.faults.harness import (
     Outcome,
     System,
     Tally,
+    count_status,
     libpq,
     query,
     running_system,
@@ -88,11 +89,17 @@ def worker_kills(
 ) -> Report:
     """kill -9 of grading workers while they drain a backlog, with every message delivered twice.
 
-    Workers: `pool` (prefork, 2 processes) and `solo`, paused while the backlog is sent. Each
-    round: kill -9 one pool process (its parent re-delivers the task it held); kill -9 the whole
-    `solo` worker (its claimed and prefetched messages stay unacknowledged in Redis: only the
-    sweeper finds them) and start it again; kill -9 the whole `pool` worker and start it again.
-    Restarts do not wait for the new worker, so the next fault may come while it still starts.
+    Workers: `pool` (prefork, 2 processes) and `solo`. Half the submissions are sent while
+    grading is paused; the other half come in one wave per fault. Each round: kill -9 one pool
+    process (its parent re-delivers the task it held); kill -9 the whole `solo` worker (its
+    claimed and prefetched messages stay unacknowledged in Redis: only the sweeper finds them)
+    and start it again; kill -9 the whole `pool` worker and start it again.
+
+    Before each fault grading is paused, the fault's wave is sent (and sent twice), the
+    ungraded submissions are counted, and grading resumes: the fault strikes right after,
+    while the workers take up the wave. (Striking at a share of one backlog's progress was a
+    race: on a fast host the whole backlog could be graded before the first look.) A restarted
+    worker is waited for before the next pause, since a pause must reach every worker.
     """
     settings = {"SWEEP_AFTER_SECONDS": "6", "RUNNING_GRACE_SECONDS": "4"}
     workers = {"pool": 2, "solo": 1}
@@ -100,13 +107,6 @@ def worker_kills(
         data_dir, database_url, redis_server, workers=workers, settings=settings
     ) as system:
         load = Load(system)
-        system.pause_grading()
-        outcomes = load.burst(submissions)
-        load.close()
-        ids = [o.submission_id for o in outcomes if o.submission_id is not None]
-        system.send_duplicates(ids)
-        faults = [f"{len(ids)} duplicate deliveries"]
-        system.resume_grading()
 
         def kill_and_restart(name: str, concurrency: int) -> None:
             system.kill(name)
@@ -118,16 +118,32 @@ def worker_kills(
             ("kill -9 worker pool", lambda: kill_and_restart("pool", 2)),
         ]
         steps = [a for _ in range(rounds) for a in actions]
-        remaining, running = [], []
+        wave = max(1, submissions // (2 * len(steps)))
+        first = submissions - wave * len(steps)
+
+        def send_paused(count: int) -> list[Outcome]:
+            system.wait_ready(list(system.worker_names))
+            system.pause_grading()
+            sent = load.burst(count)
+            system.send_duplicates([o.submission_id for o in sent if o.submission_id is not None])
+            return sent
+
+        outcomes = send_paused(first)
+        system.resume_grading()
+        remaining, running, after = [], [], []
         for i, (what, action) in enumerate(steps):
-            goal = (i + 1) * len(ids) // (len(steps) + 1)
-            counts = wait_until(
-                database_url, lambda c, g=goal: _done(c) >= g, settle, what, poll=0.05
-            )
-            remaining.append(len(ids) - _done(counts))
-            running.append(counts["running"])
+            goal = (i + 1) * first // (len(steps) + 1)  # faults spread over the first backlog
+            wait_until(database_url, lambda c, g=goal: _done(c) >= g, settle, what, poll=0.05)
+            outcomes += send_paused(wave)
+            counts = count_status(database_url)
+            remaining.append(len(outcomes) - _done(counts))
+            system.resume_grading()
             action()
-            faults.append(what)
+            counts = count_status(database_url)
+            after.append(len(outcomes) - _done(counts))
+            running.append(counts["running"])
+        load.close()
+        faults = [f"{len(outcomes)} duplicate deliveries", *(what for what, _ in steps)]
         settled, result = _settle(system, outcomes, settle)
         reclaimed = _query_one(
             database_url, "SELECT count(*) FROM submissions WHERE grading_attempts > 1"
@@ -140,7 +156,8 @@ def worker_kills(
             outcomes,
             {
                 "ungraded at each fault": remaining,
-                "running at each fault": running,
+                "ungraded just after each fault": after,
+                "running just after each fault": running,
                 "claimed again after a lost claim": reclaimed,
             },
             system.diagnostics(),
