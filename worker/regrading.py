@@ -12,6 +12,11 @@ its record for the job (a history row, unique per submission and job; or, for a 
 passed over, its id in the job's `passed_over`), the job's counters and progress time, and,
 when it was the last one, the job's final status. A delivery that finds the record finds it
 under that lock, so it counts nothing; the job turns `done` exactly once.
+
+Each try of a submission is counted (`regrade_attempts`, under the same lock) before it is
+judged; one that has had MAX_REGRADE_ATTEMPTS tries without a result (it killed its worker
+each time, or met a sandbox fault) is given up: settled `failed`, its old verdict kept, so
+that a job always ends.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +36,7 @@ from service.catalog import spec_of
 from service.data.models import (
     ExerciseVersion,
     JobStatus,
+    RegradeAttempt,
     RegradeJob,
     Submission,
     SubmissionStatus,
@@ -40,7 +46,7 @@ from service.data.models import (
 )
 from service.data.session import session_scope
 from service.variants import as_domain, get_or_create_variant
-from worker.grading import judge
+from worker.grading import MAX_GRADING_ATTEMPTS, judge
 from worker.sandbox.errors import SandboxError
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,11 @@ log = logging.getLogger(__name__)
 FINAL = (SubmissionStatus.GRADED, SubmissionStatus.FAILED)
 OPEN = (JobStatus.QUEUED, JobStatus.RUNNING)
 WRITE_RETRIES = 3
+# Tries of one submission's regrade for a job without a result before it is given up (settled
+# `failed`): as for first grading, one that kills its worker (re-delivered at once) or meets
+# an infrastructure fault (retried by the task, then sent again by the sweeper) every time
+# must not come back forever. A database outage counts no try (nothing is committed).
+MAX_REGRADE_ATTEMPTS = MAX_GRADING_ATTEMPTS
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,9 @@ def regrade_one(database_url: str, job_id: int, submission_id: int) -> str:
     if target is None:  # queued or running (graded afresh anyway), or gone: passed over
         with session_scope(database_url) as db:
             return _settle(db, job_id, submission_id, None, "unchanged")
+    given_up = _begin(database_url, job_id, target)
+    if given_up is not None:
+        return given_up
     try:
         reference, verdict = _judge(target)
     except (DBAPIError, SandboxError):
@@ -99,6 +113,34 @@ def regrade_one(database_url: str, job_id: int, submission_id: int) -> str:
         log.exception("regrading submission %s for job %s failed", submission_id, job_id)
         return _record(database_url, job_id, target, None, None, f"regrade failed: {err}")
     return _record(database_url, job_id, target, reference, verdict, None)
+
+
+def _begin(database_url: str, job_id: int, target: Target) -> str | None:
+    """Count a try of the submission's regrade for the job before it is judged (under the
+    job's lock, committed). None: go on and judge it. When MAX_REGRADE_ATTEMPTS tries ended
+    without a result, give it up instead: settled `failed` with its old verdict kept, and
+    returns "failed" (or "skipped", if another delivery settled it first)."""
+    with session_scope(database_url) as db:
+        if not _unsettled_under_lock(db, job_id, target.submission_id):
+            return "skipped"
+        tries = db.get(RegradeAttempt, (job_id, target.submission_id))
+        if tries is None:
+            db.add(RegradeAttempt(job_id=job_id, submission_id=target.submission_id, attempts=1))
+            return None
+        if tries.attempts < MAX_REGRADE_ATTEMPTS:
+            tries.attempts += 1
+            return None
+    log.error(
+        "gave up regrading submission %s for job %s after %d tries",
+        target.submission_id,
+        job_id,
+        MAX_REGRADE_ATTEMPTS,
+    )
+    error = (
+        f"regrade given up after {MAX_REGRADE_ATTEMPTS} tries without a result "
+        "(each lost its worker or met an infrastructure fault)"
+    )
+    return _record(database_url, job_id, target, None, None, error)
 
 
 def _already(db: Session, job_id: int, submission_id: int) -> bool:
@@ -175,6 +217,11 @@ def _enter(
     else:
         db.add(record)
         db.flush()  # the unique (submission, job) row: a second one could not commit anyway
+    db.execute(
+        delete(RegradeAttempt)
+        .where(RegradeAttempt.job_id == job_id, RegradeAttempt.submission_id == submission_id)
+        .execution_options(synchronize_session=False)
+    )
     _count(db, job_id, outcome)
     return outcome
 

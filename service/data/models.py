@@ -403,6 +403,23 @@ class RegradeJob(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RegradeAttempt(Base):
+    """A submission's regrade for a job, begun and not settled yet: counted before each try
+    (worker/regrading.py), so that one that loses its worker, or meets an infrastructure
+    fault, every time is given up (settled `failed`) instead of being sent forever. Removed
+    when the submission is settled for the job."""
+
+    __tablename__ = "regrade_attempts"
+
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("regrade_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class SubmissionVerdict(Base):
     """One grading of a submission, kept forever: the original and every regrade."""
 

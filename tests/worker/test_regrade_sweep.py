@@ -27,6 +27,7 @@ from service.data.models import (
     Course,
     CourseRole,
     JobStatus,
+    RegradeAttempt,
     RegradeJob,
     Submission,
     SubmissionStatus,
@@ -39,6 +40,7 @@ from service.regrade import start_regrade, target_ids
 from service.users import create_user
 from tests.worker.test_grading import NEURON, WRONG, Hold, pg_database, settings  # noqa: F401
 from worker import grading, regrading
+from worker.sandbox.errors import SandboxError
 from worker.sweeper import sweep
 
 ANSWERS = 6
@@ -326,3 +328,64 @@ def test_a_regrade_delivered_twice_at_once_counts_each_submission_once(
     rows = verdicts(url, ids)
     assert sorted(r[0] for r in rows if r[2] == job) == [i for i in ids if i != ids[2]]
     assert [r[0] for r in rows if r[2] is None] == [i for i in ids if i != ids[2]]
+
+
+class WorkerLost(BaseException):
+    """The process dies in the middle of a regrade (kill -9, a crash in native code): nothing
+    after the raise runs, as nothing would."""
+
+
+@pytest.mark.parametrize("fault", [WorkerLost, SandboxError], ids=["worker lost", "sandbox"])
+def test_a_regrade_that_fails_every_time_is_given_up_and_the_job_ends(
+    settings: Settings,  # noqa: F811
+    work: Work,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: type[BaseException],
+) -> None:
+    """One submission whose regrade never ends (its worker dies, or the sandbox fails, at each
+    try) is tried MAX_REGRADE_ATTEMPTS times, then settled failed with its old verdict; the
+    others, one of them after two failed tries, are regraded once each, and the job ends."""
+    url, ids = work.url, work.ids
+    job = start(work, Lost())
+    real = regrading._judge
+    tries: dict[int, int] = {}
+    flaky = 2  # ids[1] fails its first two tries, then succeeds
+
+    def judge(target: Any) -> Any:
+        sid = target.submission_id
+        tries[sid] = tries.get(sid, 0) + 1
+        if sid == ids[0] or (sid == ids[1] and tries[sid] <= flaky):
+            raise fault("lost")
+        return real(target)
+
+    monkeypatch.setattr(regrading, "_judge", judge)
+    deliveries = 0
+    while deliveries < 3 * regrading.MAX_REGRADE_ATTEMPTS:  # each raise: a delivery again
+        deliveries += 1
+        try:
+            counts = regrading.regrade_submissions(url, job, ids)
+        except (WorkerLost, SandboxError):
+            continue
+        break
+    # ids[0] failed every try: the first MAX deliveries each ended on it; the next one gave
+    # it up without judging it, went on to ids[1] (which failed twice more) and so on.
+    assert tries[ids[0]] == regrading.MAX_REGRADE_ATTEMPTS
+    assert tries[ids[1]] == flaky + 1
+    assert all(tries[i] == 1 for i in ids[2:]), tries
+    assert deliveries == regrading.MAX_REGRADE_ATTEMPTS + flaky + 1
+    # The last delivery: ids[0] was settled by the one before last's, the rest regraded.
+    assert counts == {"changed": 0, "unchanged": ANSWERS - 1, "failed": 0, "skipped": 1}
+    status, total, done, failed, changed, finished_at = job_row(url, job)
+    assert (status, total, done, failed, changed) == (JobStatus.DONE, ANSWERS, ANSWERS - 1, 1, 0)
+    assert finished_at is not None
+    given_up = [r for r in verdicts(url, ids) if r[0] == ids[0] and r[2] == job]
+    assert [(r[3], r[4]) for r in given_up] == [(SubmissionStatus.FAILED, None)]
+    assert f"given up after {regrading.MAX_REGRADE_ATTEMPTS} tries" in given_up[0][5]
+    with session_scope(url) as db:
+        kept = db.get(Submission, ids[0])
+        assert kept is not None and (kept.status, kept.score) == (SubmissionStatus.GRADED, 0.0)
+        # Every try's count is gone with its settlement.
+        assert db.scalar(sa.select(sa.func.count()).select_from(RegradeAttempt)) == 0
+    # A late copy of the batch changes nothing.
+    again = regrading.regrade_submissions(url, job, ids)
+    assert again == {"changed": 0, "unchanged": 0, "failed": 0, "skipped": ANSWERS}
