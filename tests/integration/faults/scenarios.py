@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,24 +283,31 @@ def database_restarts(
     outage: float = 2.0,
     settle: float = 90,
 ) -> Report:
-    """PostgreSQL stopped (immediate: a crash) during a burst of POSTs, then started again."""
+    """PostgreSQL stopped (immediate: a crash) during a burst of POSTs, then started again.
+
+    A few of the POSTs are sent only once the database is down, so that some surely meet the
+    outage: on a fast host the burst's rest could all be answered before the stop."""
     settings = {"SWEEP_AFTER_SECONDS": "4", "RUNNING_GRACE_SECONDS": "4"}
+    during = max(1, submissions // (10 * restarts))  # sent after each stop
+    main = submissions - during * restarts
     with running_system(data_dir, database_url, redis_server, pg=pg, settings=settings) as system:
         load = Load(system, patience=outage * restarts + 60)
         first = load.submit_one(0)
         assert first.submission_id is not None
         api, portal = system.client(), system.portal()
-        future = load.burst_in_background(submissions)
+        future = load.burst_in_background(main)
+        extra: list[Future[list[Outcome]]] = []
         down: list[Probe] = []
         faults = []
         for k in range(restarts):
-            load.wait_accepted(1 + (k + 1) * submissions // (restarts + 1))
+            load.wait_accepted(1 + (k + 1) * main // (restarts + 1))
             pg.stop("immediate")
             faults.append(f"postgres stop -m immediate for {outage:g} s")
+            extra.append(load.burst_in_background(during, threads=min(8, during)))
             down += _probe(api, portal, first.submission_id, f"probe-{k}")
             time.sleep(outage)
             pg.start()
-        outcomes = [first, *future.result()]
+        outcomes = [first, *future.result(), *(o for f in extra for o in f.result())]
         load.close()
         settled, result = _settle(system, outcomes, settle)
         after = _probe(api, portal, first.submission_id, "probe-after")
