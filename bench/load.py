@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import psutil
@@ -30,6 +31,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import rawhttp  # noqa: E402
 from bench.harness import BenchStack, answer_bodies, start_stack  # noqa: E402
 from service.data.session import get_engine  # noqa: E402
 
@@ -56,6 +58,7 @@ class RunResult:
     rss_mb: dict[str, float]
     loadgen_cpu_ms_per_submission: float
     notes: list[str] = field(default_factory=list)
+    client: str = "raw"  # the POST driver's HTTP client
 
 
 def pct(values: list[float], p: float) -> float:
@@ -85,13 +88,62 @@ async def _drive(
     rate: float,
     seconds: float,
     found: Any,
+    client: str = "raw",
 ) -> tuple[list[int], list[float], Counter[str]]:
     """Send POSTs at `rate` for `seconds`, telling `found` (the GET sampler) the accepted
-    submissions; returns ids, POST ms, codes."""
+    submissions; returns ids, POST ms, codes. The requests go through bench/rawhttp.py
+    (`client` "raw") or aiohttp ("aiohttp", what the generator used before)."""
     n = int(rate * seconds)
     ids: list[int] = []
     post_ms: list[float] = []
     codes: Counter[str] = Counter()
+    path = f"/api/v1/exercises/{slug}/submissions"
+
+    def answered(status: int, content: bytes, token: str) -> None:
+        """Count the status; for an accepted answer (only those are read), tell the sampler."""
+        codes[str(status)] += 1
+        if status == 202:
+            sid = int(json.loads(content)["id"])
+            ids.append(sid)
+            found.write(f"{sid} {token}\n")
+            found.flush()
+
+    async def schedule(post: Callable[[int], Any]) -> None:
+        start = time.perf_counter()
+        tasks = []
+        for i in range(n):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(post(i)))
+        await asyncio.gather(*tasks)
+
+    if client == "raw":
+        url = urlsplit(stack.base_url)
+        async with rawhttp.Client(url.hostname or "127.0.0.1", url.port or 80) as raw:
+            built: dict[tuple[int, int], bytes] = {}
+
+            async def post_raw(i: int) -> None:
+                key = (i % len(stack.tokens), i % len(bodies))
+                request = built.get(key)
+                if request is None:
+                    headers = {
+                        "Authorization": f"Bearer {stack.tokens[key[0]]}",
+                        "Content-Type": "application/json",
+                    }
+                    body = json.dumps(bodies[key[1]]).encode()
+                    request = built[key] = raw.request_bytes("POST", path, headers, body)
+                t0 = time.perf_counter()
+                try:
+                    status, content = await raw.send(request)
+                    answered(status, content, stack.tokens[key[0]])
+                except (rawhttp.HttpError, TimeoutError, ValueError) as err:
+                    codes[type(err).__name__] += 1
+                post_ms.append((time.perf_counter() - t0) * 1000)
+
+            await schedule(post_raw)
+        return ids, post_ms, codes
+
     connector = aiohttp.TCPConnector(limit=512)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(stack.base_url, connector=connector, timeout=timeout) as http:
@@ -101,33 +153,26 @@ async def _drive(
             t0 = time.perf_counter()
             try:
                 async with http.post(
-                    f"/api/v1/exercises/{slug}/submissions",
+                    path,
                     json=bodies[i % len(bodies)],
                     headers={"Authorization": f"Bearer {token}"},
                 ) as resp:
-                    body = await resp.json(content_type=None)
-                    codes[str(resp.status)] += 1
-                    if resp.status == 202:
-                        ids.append(int(body["id"]))
-                        found.write(f"{body['id']} {token}\n")
-                        found.flush()
+                    answered(resp.status, await resp.read(), token)
             except (aiohttp.ClientError, TimeoutError) as err:
                 codes[type(err).__name__] += 1
             post_ms.append((time.perf_counter() - t0) * 1000)
 
-        start = time.perf_counter()
-        tasks = []
-        for i in range(n):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(post(i)))
-        await asyncio.gather(*tasks)
+        await schedule(post)
     return ids, post_ms, codes
 
 
 def _drive_and_sample(
-    stack: BenchStack, slug: str, bodies: list[dict[str, Any]], rate: float, seconds: float
+    stack: BenchStack,
+    slug: str,
+    bodies: list[dict[str, Any]],
+    rate: float,
+    seconds: float,
+    client: str,
 ) -> tuple[list[int], list[float], Counter[str], list[float]]:
     """The POSTs, and the GET sampler (bench/getsampler.py, a process of its own) at 20/s."""
     sampler = subprocess.Popen(
@@ -138,7 +183,9 @@ def _drive_and_sample(
     )
     assert sampler.stdin is not None
     try:
-        ids, post_ms, codes = asyncio.run(_drive(stack, slug, bodies, rate, seconds, sampler.stdin))
+        ids, post_ms, codes = asyncio.run(
+            _drive(stack, slug, bodies, rate, seconds, sampler.stdin, client)
+        )
     finally:
         out, _ = sampler.communicate(timeout=60)  # closes its stdin: it prints and exits
     get_ms: list[float] = json.loads(out)
@@ -224,11 +271,12 @@ def run_rate(
     bodies: list[dict[str, Any]],
     rate: float,
     seconds: float,
+    client: str = "raw",
 ) -> RunResult:
     """One open-loop run at `rate`, then wait for the queue to drain."""
     me = psutil.Process()
     cpu0, me0 = _cpu(stack.process_groups()), sum(me.cpu_times()[:4])  # with the GET sampler
-    ids, post_ms, codes, get_ms = _drive_and_sample(stack, slug, bodies, rate, seconds)
+    ids, post_ms, codes, get_ms = _drive_and_sample(stack, slug, bodies, rate, seconds, client)
     graded = _wait_graded(stack, ids, timeout=max(60, seconds * 6))
     procs = stack.process_groups()
     cpu = _cpu_delta(cpu0, _cpu(procs))
@@ -251,6 +299,7 @@ def run_rate(
         cpu_ms_per_submission={g: round(v * 1000 / n, 2) for g, v in cpu.items()},
         rss_mb=_rss(procs),
         loadgen_cpu_ms_per_submission=round((me1 - me0) * 1000 / n, 2),
+        client=client,
     )
 
 
@@ -310,6 +359,12 @@ def main(argv: list[str] | None = None) -> int:
         "answers 3 times (first requests fill the web's caches, first gradings compute "
         "references and start sandboxes)",
     )
+    parser.add_argument(
+        "--client",
+        default="raw",
+        choices=["raw", "aiohttp"],
+        help="the POST driver's HTTP client (its CPU is taken from the system it measures)",
+    )
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "load.json"))
     args = parser.parse_args(argv)
 
@@ -320,12 +375,15 @@ def main(argv: list[str] | None = None) -> int:
             for slug in slugs if args.warmup > 0 else []:
                 # Every learner a few times, so that each web process has every token cached.
                 rate = 3 * len(stack.tokens) / args.warmup
-                run_rate(stack, "warmup", slug, answer_bodies(stack, slug), rate, args.warmup)
+                bodies = answer_bodies(stack, slug)
+                run_rate(stack, "warmup", slug, bodies, rate, args.warmup, args.client)
             for rate in (float(r) for r in args.rates.split(",")):
                 per_slug = rate / len(slugs)
                 for slug in slugs:
                     bodies = answer_bodies(stack, slug)
-                    results.append(run_rate(stack, scenario, slug, bodies, per_slug, args.seconds))
+                    results.append(
+                        run_rate(stack, scenario, slug, bodies, per_slug, args.seconds, args.client)
+                    )
                     print_table(results[-1:])
     print()
     print_table(results)
