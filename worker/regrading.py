@@ -13,10 +13,11 @@ passed over, its id in the job's `passed_over`), the job's counters and progress
 when it was the last one, the job's final status. A delivery that finds the record finds it
 under that lock, so it counts nothing; the job turns `done` exactly once.
 
-Each try of a submission is counted (`regrade_attempts`, under the same lock) before it is
-judged; one that has had MAX_REGRADE_ATTEMPTS tries without a result (it killed its worker
-each time, or met a sandbox fault) is given up: settled `failed`, its old verdict kept, so
-that a job always ends.
+Each try of a submission is counted (`regrade_attempts`, under the same lock) before anything
+of it is done; one that has had MAX_REGRADE_ATTEMPTS tries without a result (it killed its
+worker each time, or met a sandbox fault) is given up: settled `failed`, its old verdict kept.
+A defect (an exception other than a database or sandbox fault) settles it `failed` at once.
+So a job ends, unless the database stays unreachable: tries it cannot record are not counted.
 """
 
 from __future__ import annotations
@@ -95,52 +96,60 @@ def regrade_one(database_url: str, job_id: int, submission_id: int) -> str:
         job = db.get(RegradeJob, job_id)
         if job is None or _settled(db, job_id, submission_id, job.passed_over):
             return "skipped"
-        target = _target(db, submission_id, job.against)
-    if target is None:  # queued or running (graded afresh anyway), or gone: passed over
-        with session_scope(database_url) as db:
-            return _settle(db, job_id, submission_id, None, "unchanged")
-    given_up = _begin(database_url, job_id, target)
+        against = job.against
+    given_up = _begin(database_url, job_id, submission_id)
     if given_up is not None:
         return given_up
+    target = None
     try:
+        with session_scope(database_url) as db:
+            target = _target(db, submission_id, against)
+        if target is None:  # queued or running (graded afresh anyway), or gone: passed over
+            with session_scope(database_url) as db:
+                return _settle(db, job_id, submission_id, None, "unchanged")
         reference, verdict = _judge(target)
     except (DBAPIError, SandboxError):
         raise  # infrastructure: the task is retried
     except Exception as err:
-        # A defect in grading this one submission: keep its old verdict, record the failed
-        # attempt in its history and the job's count (with the traceback in the log), and
-        # go on with the rest of the job.
+        # A defect in regrading this one submission (its exercise, its variant, its grader):
+        # keep its old verdict, record the failed attempt in its history and the job's count
+        # (with the traceback in the log), and go on with the rest of the job.
         log.exception("regrading submission %s for job %s failed", submission_id, job_id)
-        return _record(database_url, job_id, target, None, None, f"regrade failed: {err}")
-    return _record(database_url, job_id, target, reference, verdict, None)
+        error = f"regrade failed: {err}"
+        return _record(database_url, job_id, submission_id, target=target, error=error)
+    return _record(
+        database_url, job_id, submission_id, target=target, reference=reference, verdict=verdict
+    )
 
 
-def _begin(database_url: str, job_id: int, target: Target) -> str | None:
-    """Count a try of the submission's regrade for the job before it is judged (under the
-    job's lock, committed). None: go on and judge it. When MAX_REGRADE_ATTEMPTS tries ended
+def _begin(database_url: str, job_id: int, submission_id: int) -> str | None:
+    """Count a try of the submission's regrade for the job before anything of it is done
+    (under the job's lock, committed). None: go on. When MAX_REGRADE_ATTEMPTS tries ended
     without a result, give it up instead: settled `failed` with its old verdict kept, and
     returns "failed" (or "skipped", if another delivery settled it first)."""
     with session_scope(database_url) as db:
-        if not _unsettled_under_lock(db, job_id, target.submission_id):
+        if not _unsettled_under_lock(db, job_id, submission_id):
             return "skipped"
-        tries = db.get(RegradeAttempt, (job_id, target.submission_id))
+        tries = db.get(RegradeAttempt, (job_id, submission_id))
         if tries is None:
-            db.add(RegradeAttempt(job_id=job_id, submission_id=target.submission_id, attempts=1))
+            db.add(RegradeAttempt(job_id=job_id, submission_id=submission_id, attempts=1))
             return None
         if tries.attempts < MAX_REGRADE_ATTEMPTS:
             tries.attempts += 1
             return None
-    log.error(
-        "gave up regrading submission %s for job %s after %d tries",
-        target.submission_id,
-        job_id,
-        MAX_REGRADE_ATTEMPTS,
-    )
     error = (
         f"regrade given up after {MAX_REGRADE_ATTEMPTS} tries without a result "
         "(each lost its worker or met an infrastructure fault)"
     )
-    return _record(database_url, job_id, target, None, None, error)
+    outcome = _record(database_url, job_id, submission_id, error=error)
+    if outcome == "failed":
+        log.error(
+            "gave up regrading submission %s for job %s after %d tries",
+            submission_id,
+            job_id,
+            MAX_REGRADE_ATTEMPTS,
+        )
+    return outcome
 
 
 def _already(db: Session, job_id: int, submission_id: int) -> bool:
@@ -268,21 +277,25 @@ def _judge(target: Target) -> tuple[dict[str, Any], Verdict]:
 def _record(
     database_url: str,
     job_id: int,
-    target: Target,
-    reference: dict[str, Any] | None,
-    verdict: Verdict | None,
-    error: str | None,
+    submission_id: int,
+    *,
+    target: Target | None = None,
+    reference: dict[str, Any] | None = None,
+    verdict: Verdict | None = None,
+    error: str | None = None,
 ) -> str:
+    """Settle the submission for the job with `verdict` (judged against `target`, whose
+    variant's reference is stored too), or as failed with `error` (its old verdict kept)."""
     for attempt in range(WRITE_RETRIES):
         try:
             with session_scope(database_url) as db:
-                if reference is not None:
+                if reference is not None and target is not None:
                     db.execute(
                         update(Variant)
                         .where(Variant.id == target.variant_id)
                         .values(reference=reference)
                     )
-                return _write(db, job_id, target, verdict, error)
+                return _write(db, job_id, submission_id, target, verdict, error)
         except IntegrityError:
             # Another regrade of this submission took the same history number: go again.
             if attempt == WRITE_RETRIES - 1:
@@ -291,13 +304,18 @@ def _record(
 
 
 def _write(
-    db: Session, job_id: int, target: Target, verdict: Verdict | None, error: str | None
+    db: Session,
+    job_id: int,
+    submission_id: int,
+    target: Target | None,
+    verdict: Verdict | None,
+    error: str | None,
 ) -> str:
-    if not _unsettled_under_lock(db, job_id, target.submission_id):
+    if not _unsettled_under_lock(db, job_id, submission_id):
         return "skipped"
-    submission = db.get(Submission, target.submission_id)
+    submission = db.get(Submission, submission_id)
     if submission is None or submission.status not in FINAL:
-        return _enter(db, job_id, target.submission_id, None, "unchanged")
+        return _enter(db, job_id, submission_id, None, "unchanged")
     number = db.scalar(
         select(func.max(SubmissionVerdict.number)).where(
             SubmissionVerdict.submission_id == submission.id
@@ -312,14 +330,14 @@ def _write(
         submission_id=submission.id,
         number=number + 1,
         regrade_job_id=job_id,
-        exercise_version_id=target.version_id,
+        exercise_version_id=target.version_id if target else submission.exercise_version_id,
         status=SubmissionStatus.GRADED if verdict is not None else SubmissionStatus.FAILED,
         verdict=data,
         score=verdict.score if verdict is not None else None,
         error=error,
         graded_at=now,
     )
-    if verdict is None:
+    if verdict is None or target is None:
         return _enter(db, job_id, submission.id, record, "failed")
     changed = _differs(submission, verdict)
     submission.verdict = data

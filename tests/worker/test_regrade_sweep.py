@@ -373,7 +373,7 @@ def test_a_regrade_that_fails_every_time_is_given_up_and_the_job_ends(
     assert tries[ids[1]] == flaky + 1
     assert all(tries[i] == 1 for i in ids[2:]), tries
     assert deliveries == regrading.MAX_REGRADE_ATTEMPTS + flaky + 1
-    # The last delivery: ids[0] was settled by the one before last's, the rest regraded.
+    # The last delivery: ids[0] was given up by the 11th (of 13), the rest regraded now.
     assert counts == {"changed": 0, "unchanged": ANSWERS - 1, "failed": 0, "skipped": 1}
     status, total, done, failed, changed, finished_at = job_row(url, job)
     assert (status, total, done, failed, changed) == (JobStatus.DONE, ANSWERS, ANSWERS - 1, 1, 0)
@@ -385,7 +385,37 @@ def test_a_regrade_that_fails_every_time_is_given_up_and_the_job_ends(
         kept = db.get(Submission, ids[0])
         assert kept is not None and (kept.status, kept.score) == (SubmissionStatus.GRADED, 0.0)
         # Every try's count is gone with its settlement.
-        assert db.scalar(sa.select(sa.func.count()).select_from(RegradeAttempt)) == 0
+        left = sa.select(sa.func.count()).where(RegradeAttempt.job_id == job)
+        assert db.scalar(left) == 0
     # A late copy of the batch changes nothing.
     again = regrading.regrade_submissions(url, job, ids)
     assert again == {"changed": 0, "unchanged": 0, "failed": 0, "skipped": ANSWERS}
+
+
+def test_a_defect_before_judging_settles_the_submission_failed_at_once(
+    settings: Settings,  # noqa: F811
+    work: Work,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its exercise or variant cannot be loaded (not a database or sandbox fault): failed
+    with the reason in its history on the first try, not retried until the limit."""
+    url, ids = work.url, work.ids
+    job = start(work, Lost())
+    real = regrading._target
+    loads: list[int] = []
+
+    def target(db: Any, submission_id: int, against: str) -> Any:
+        loads.append(submission_id)
+        if submission_id == ids[0]:
+            raise LookupError("a missing exercise version")
+        return real(db, submission_id, against)
+
+    monkeypatch.setattr(regrading, "_target", target)
+    counts = regrading.regrade_submissions(url, job, ids)
+    assert counts == {"changed": 0, "unchanged": ANSWERS - 1, "failed": 1, "skipped": 0}
+    assert sorted(loads) == sorted(ids)
+    assert job_row(url, job)[:5] == (JobStatus.DONE, ANSWERS, ANSWERS - 1, 1, 0)
+    failed = [r for r in verdicts(url, ids) if r[0] == ids[0] and r[2] == job]
+    assert [(r[3], r[5]) for r in failed] == [
+        (SubmissionStatus.FAILED, "regrade failed: a missing exercise version")
+    ]
