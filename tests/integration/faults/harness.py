@@ -201,28 +201,34 @@ class System:
         finally:
             app.close()
 
-    def pause_grading(self) -> None:
-        """Workers stop taking grading tasks (so that a backlog builds up in the broker)."""
-        replies = self.control("cancel_consumer", queue="numeric")
-        if len(replies) != len(self.worker_names):
-            raise RuntimeError(f"cancel_consumer: {replies} from {self.worker_names}")
+    def pause_grading(self, within: float = 15.0) -> None:
+        """Workers stop taking grading tasks (so that a backlog builds up in the broker).
+
+        Asks again, for `within` seconds, until every worker has answered: a worker logs
+        "ready." a moment before it listens for broadcasts (it subscribes on its event
+        loop's first turn), and a broadcast sent in between is not kept for it. Asking a
+        worker again is harmless."""
+        self._ask_every_worker("cancel_consumer", within)
 
     def resume_grading(self, within: float = 0.0) -> None:
         """Workers take grading tasks again. `within`: seconds to keep asking the workers that
         have not answered yet (after a broker restart they answer once they have reconnected;
         asking one again is harmless)."""
+        self._ask_every_worker("add_consumer", within)
+
+    def _ask_every_worker(self, command: str, within: float) -> None:
         end = time.monotonic() + within
         answered: set[str] = set()
         while True:
             try:
-                replies = self.control("add_consumer", queue="numeric")
+                replies = self.control(command, queue="numeric")
             except (OSError, RedisError, KombuError):  # the broker not answering (yet)
                 replies = []
             answered.update(name.partition("@")[0] for reply in replies for name in reply)
             if answered >= set(self.worker_names):
                 return
             if time.monotonic() >= end:
-                raise RuntimeError(f"add_consumer: {sorted(answered)} of {self.worker_names}")
+                raise RuntimeError(f"{command}: {sorted(answered)} of {self.worker_names}")
             time.sleep(0.5)
 
     def send_duplicates(self, submission_ids: list[int]) -> None:

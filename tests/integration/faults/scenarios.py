@@ -132,7 +132,9 @@ def worker_kills(
         system.resume_grading()
         remaining, running, after = [], [], []
         for i, (what, action) in enumerate(steps):
-            goal = (i + 1) * first // (len(steps) + 1)  # faults spread over the first backlog
+            # Not before this share of the first backlog is done (of what is done, at most the
+            # i waves sent so far are not from it); a restart's wait may let it all be done.
+            goal = (i + 1) * first // (len(steps) + 1) + i * wave
             wait_until(database_url, lambda c, g=goal: _done(c) >= g, settle, what, poll=0.05)
             outcomes += send_paused(wave)
             counts = count_status(database_url)
