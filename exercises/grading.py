@@ -22,8 +22,13 @@ def diagnosis_of(candidate: Candidate) -> dict[str, Any]:
 
 def _matches(given: Any, value: Any, spec: ExerciseSpec) -> bool:
     if type(given) is float and type(value) is float:
-        # A number against a number (the usual candidate): what the arrays below compute.
+        # A number against a number (the usual candidate): what _matches_by_arrays computes.
         return agrees(given, value, spec.sig_figs, spec.zero_tolerance)
+    return _matches_by_arrays(given, value, spec)
+
+
+def _matches_by_arrays(given: Any, value: Any, spec: ExerciseSpec) -> bool:
+    """_matches's general case: any shapes, through numpy arrays."""
     g = np.asarray(given, dtype=np.float64)
     v = np.asarray(value, dtype=np.float64)
     if g.shape != v.shape:

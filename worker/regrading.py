@@ -58,7 +58,8 @@ WRITE_RETRIES = 3
 # Tries of one submission's regrade for a job without a result before it is given up (settled
 # `failed`): as for first grading, one that kills its worker (re-delivered at once) or meets
 # an infrastructure fault (retried by the task, then sent again by the sweeper) every time
-# must not come back forever. A database outage counts no try (nothing is committed).
+# must not come back forever. A database outage counts at most the try it interrupted: a
+# try is committed before its work, and none can be while the database is down.
 MAX_REGRADE_ATTEMPTS = MAX_GRADING_ATTEMPTS
 
 

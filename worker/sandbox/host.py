@@ -12,12 +12,12 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from exercises.codejob import CodeJob, CodeRun, SandboxLimits
+from exercises.model import plain
 from worker.sandbox import outcome, protocol
 from worker.sandbox.errors import SandboxCrashed, SandboxError, SandboxUnavailable
 from worker.sandbox.settings import SandboxSettings
@@ -70,14 +70,6 @@ def launch_command(main: str, extra: dict[str, Any]) -> list[str]:
         **extra,
     }
     return [sys.executable, "-B", "-s", "-P", "-c", BOOTSTRAP, json.dumps(config)]
-
-
-def _plain_limits(limits: SandboxLimits) -> dict[str, Any]:
-    """The limits as a dict of numbers: dataclasses.asdict's result, without its deep copy."""
-    return {f.name: getattr(limits, f.name) for f in _LIMIT_FIELDS}
-
-
-_LIMIT_FIELDS = fields(SandboxLimits)
 
 
 class _NotStarted(SandboxCrashed):
@@ -238,7 +230,7 @@ class Sandbox:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            message = {"type": "run", "limits": _plain_limits(limits)}
+            message = {"type": "run", "limits": plain(limits)}  # as asdict, without deepcopy
             protocol.send(self._control, message, [job_fd, result_w, out_w, err_w])
         except OSError as exc:
             for fd in (result_r, out_r, err_r):
